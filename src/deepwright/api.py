@@ -1,0 +1,376 @@
+"""The Python API: `Pipeline` ties the stages together (read → clean → split → features → model → train →
+evaluate → bundle) and does no arithmetic of its own. The CLI and the server only call what is here.
+
+>>> import deepwright as dp                                    # doctest: +SKIP
+>>> pipe = dp.Pipeline.from_config("config.yaml")             # doctest: +SKIP
+>>> result = pipe.fit("train.csv")                            # doctest: +SKIP
+>>> pipe.predict({"age": 39, "city": "Lyon"})                 # doctest: +SKIP
+>>> pipe.save("model/"); dp.load("model/")                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from deepwright.config import Config, dump_config, load_config
+from deepwright.data.clean import CleaningReport, drop_incomplete_rows
+from deepwright.data.io import Table, read_table
+from deepwright.data.split import SPLIT_NAMES, Split, split_rows
+from deepwright.errors import DataError, NotFittedError
+
+__all__ = ["Pipeline", "TrainResult", "load"]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and where it put it."""
+
+    run_dir: Path
+    bundle_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    cleaning: CleaningReport
+    split_sizes: dict[str, int]
+    best_epoch: int | None
+    stopped_early: bool
+    seconds: float
+    plots: list[Path] = field(default_factory=list)
+
+
+class Pipeline:
+    """A config, and once fitted or loaded, its feature preprocessing and model.
+
+    Build one with `Pipeline.from_config` (then `fit`) or `deepwright.load` (a saved bundle).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._predictor = None
+
+    @classmethod
+    def from_config(cls, source: str | Path | dict | Config) -> Pipeline:
+        """A pipeline for the config at `source` (YAML/JSON path, dict, or `Config`)."""
+        return cls(load_config(source))
+
+    # -- training ----------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        data: Any,
+        *,
+        output_dir: str | Path = "runs",
+        run_name: str | None = None,
+        resume_from: str | Path | None = None,
+        progress: bool = True,
+    ) -> TrainResult:
+        """Train on `data` (a path, DataFrame or Arrow table) and write the run directory.
+
+        The run directory (`output_dir/<name>/`) gets the resolved config, the JSON-lines log, a checkpoint
+        per epoch, plots, `metrics.json` for the validation and test splits, a report and the bundle
+        (`model/`). With `resume_from` (a run directory), training continues from its last checkpoint.
+        """
+        import torch
+
+        from deepwright.features.featureset import FeatureSet
+        from deepwright.training.checkpoint import load_checkpoint
+        from deepwright.training.trainer import create_state, fit
+
+        started = time.perf_counter()
+        options = self.config.trainer
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        table = read_table(data)
+        prepared = _prepare(self.config, table)
+        features = FeatureSet(self.config)
+        run_dir = Path(resume_from) if resume_from is not None else None
+        if run_dir is not None:
+            features.load_state(json.loads((run_dir / "preprocessing.json").read_text(encoding="utf-8")))
+        else:
+            columns, row_numbers = prepared.columns("train")
+            features.fit(columns, row_numbers=row_numbers, source=table.source)
+        tables = {name: prepared.tensors(features, name, table.source) for name in SPLIT_NAMES}
+        torch.manual_seed(options.seed)
+        model = features.build_model()
+        device = _device(options.device)
+        model.to(device)
+        tables = {name: {key: tensor.to(device) for key, tensor in split.items()} for name, split in tables.items()}
+
+        if run_dir is None:
+            run_dir = _new_run_dir(Path(output_dir), run_name or self.config.name or _stem(table.source))
+            _write_run_start(run_dir, self.config, features, table, prepared)
+        state = create_state(model, options, len(prepared.split.train))
+        if resume_from is not None and options.checkpoint:
+            state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
+        fit(
+            state,
+            tables["train"],
+            tables["validation"] or None,
+            options=options,
+            loss_fn=features.loss,
+            validate=lambda model, split: _flat_metrics(features, model, split, options.eval_batch_size),
+            log_path=run_dir / "log.jsonl",
+            checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
+            progress=progress,
+        )
+        model.to("cpu")
+        from deepwright.deploy.predictor import Predictor
+
+        self._predictor = Predictor(self.config, features, model)
+        metrics = {
+            name: self._metrics_of(tables[name])
+            for name in ("validation", "test")
+            if len(getattr(prepared.split, name))
+        }
+        self._predictor.metrics = metrics
+        plots = _write_plots(run_dir, state.history, metrics)
+        bundle_dir = self.save(run_dir / "model", plots=plots)
+        from deepwright.evaluation.report import format_metrics_table, write_json, write_report
+
+        write_json(run_dir / "metrics.json", metrics)
+        result = TrainResult(
+            run_dir=run_dir,
+            bundle_dir=bundle_dir,
+            metrics=metrics,
+            history=state.history,
+            cleaning=prepared.cleaning,
+            split_sizes=prepared.split.sizes(),
+            best_epoch=state.best_epoch if options.early_stopping else None,
+            stopped_early=state.stopped_early,
+            seconds=time.perf_counter() - started,
+            plots=plots,
+        )
+        if metrics:
+            write_report(
+                run_dir / "report.md",
+                title=f"deepwright run {run_dir.name}",
+                summary=_summary_lines(result, table.source),
+                table=format_metrics_table(metrics, self.output_types()),
+                images=[plot.relative_to(run_dir).as_posix() for plot in plots],
+            )
+        return result
+
+    # -- using a fitted model ----------------------------------------------------------------------------
+
+    @property
+    def predictor(self) -> Any:
+        """The fitted `Predictor` (after `fit` or `deepwright.load`)."""
+        if self._predictor is None:
+            raise NotFittedError("this pipeline has no model yet; call fit(data) or load a bundle with deepwright.load")
+        return self._predictor
+
+    def predict(self, rows: Any) -> Any:
+        """Predict raw rows: a dict → a dict, a list of dicts → a list, a DataFrame, Arrow table or file → a
+        DataFrame."""
+        return self.predictor.predict(rows)
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics of the model on `data`, which must hold the output columns: {"loss", output → {metric}}.
+
+        Rows whose output is empty are left out.
+        """
+        from deepwright.data.batches import to_tensors
+        from deepwright.features.featureset import FeatureSet  # noqa: F401 - the predictor's type
+
+        predictor = self.predictor
+        table = read_table(data)
+        table.require_columns(predictor.features.output_names, "output")
+        frame, _ = drop_incomplete_rows(table.frame, _outputs_only(self.config))
+        if len(frame) == 0:
+            raise DataError("no rows with a value in every output column", source=table.source)
+        kept = Table(frame, table.source, table.base_dir)
+        columns, row_numbers, source = predictor.table_columns(kept)
+        outputs = {name: frame[name].to_numpy() for name in predictor.features.output_names}
+        targets = predictor.features.transform_outputs(outputs, row_numbers=row_numbers, source=source)
+        arrays = predictor.features.transform_inputs(columns, row_numbers=row_numbers, source=source)
+        return self._metrics_of({**to_tensors(arrays), **to_tensors(targets)})
+
+    def save(self, path: str | Path, *, plots: list[Path] = ()) -> Path:
+        """Write the bundle (config, preprocessing, weights, metrics, manifest) to the directory `path`."""
+        from deepwright.deploy.bundle import write_bundle
+
+        predictor = self.predictor
+        return write_bundle(
+            path,
+            config=dump_config(self.config),
+            preprocessing=predictor.features.state(),
+            model=predictor.model,
+            metrics=predictor.metrics,
+            plots=list(plots),
+        )
+
+    def output_types(self) -> dict[str, str]:
+        """{output name → feature type}."""
+        return {feature.name: feature.type for feature in self.config.output_features}
+
+    def _metrics_of(self, table: dict) -> dict[str, Any]:
+        from deepwright.models.ecd import predict_logits
+
+        features = self.predictor.features
+        model = self.predictor.model
+        logits = predict_logits(model, table, self.config.trainer.eval_batch_size)
+        return features.metrics(logits, {name: table[name].cpu() for name in features.output_names})
+
+
+def load(path: str | Path) -> Pipeline:
+    """Load a saved bundle directory as a fitted `Pipeline` (verifying every file against its manifest)."""
+    from deepwright.deploy.predictor import Predictor
+
+    predictor = Predictor.from_bundle(path)
+    pipeline = Pipeline(predictor.config)
+    pipeline._predictor = predictor
+    return pipeline
+
+
+# -- stages ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    """The cleaned frame, its cleaning report, and its split."""
+
+    frame: Any
+    cleaning: CleaningReport
+    split: Split
+    names: list[str]
+
+    def columns(self, split_name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        rows = getattr(self.split, split_name)
+        columns = {name: self.frame[name].to_numpy()[rows] for name in self.names}
+        return columns, self.frame.index.to_numpy()[rows] + 1
+
+    def tensors(self, features: Any, split_name: str, source: str) -> dict:
+        from deepwright.data.batches import to_tensors
+
+        if len(getattr(self.split, split_name)) == 0:
+            return {}
+        columns, row_numbers = self.columns(split_name)
+        inputs = features.transform_inputs(columns, row_numbers=row_numbers, source=source)
+        outputs = features.transform_outputs(columns, row_numbers=row_numbers, source=source)
+        return {**to_tensors(inputs), **to_tensors(outputs)}
+
+
+def _prepare(config: Config, table: Table) -> _Prepared:
+    """Check columns, drop incomplete rows, and split (seeded)."""
+    table.require_columns([feature.name for feature in config.output_features], "output")
+    table.require_columns([feature.name for feature in config.input_features], "input")
+    frame, cleaning = drop_incomplete_rows(table.frame, config)
+    if len(frame) == 0:
+        raise DataError(f"no rows left after cleaning ({cleaning.summary()})", source=table.source)
+    first_output = config.output_features[0]
+    stratify_on = first_output.name if first_output.type in ("binary", "category") else None
+    split = split_rows(frame, config.preprocessing.split, stratify_on=stratify_on, source=table.source)
+    names = [feature.name for feature in (*config.input_features, *config.output_features)]
+    return _Prepared(frame, cleaning, split, names)
+
+
+def _flat_metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, float]:
+    from deepwright.evaluation.report import flatten_metrics
+    from deepwright.models.ecd import predict_logits
+
+    logits = predict_logits(model, table, batch_size)
+    return flatten_metrics(features.metrics(logits, {name: table[name] for name in features.output_names}))
+
+
+def _outputs_only(config: Config) -> Config:
+    """The config with no input dropping rows: evaluation only drops rows missing an output."""
+    return config.model_copy(update={"input_features": []})
+
+
+def _device(choice: str) -> Any:
+    import torch
+
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        from deepwright.errors import ConfigError
+
+        raise ConfigError("trainer.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(choice)
+
+
+def _stem(source: str) -> str:
+    name = Path(source).name
+    for suffix in (
+        ".gz",
+        ".bz2",
+        ".zst",
+        ".csv",
+        ".tsv",
+        ".tab",
+        ".parquet",
+        ".pq",
+        ".jsonl",
+        ".ndjson",
+        ".json",
+    ):
+        name = name.removesuffix(suffix)
+    return "".join(character if character.isalnum() or character in "-_." else "_" for character in name) or "run"
+
+
+def _new_run_dir(output_dir: Path, name: str) -> Path:
+    """`output_dir/name`, or `name-2`, `name-3`… when taken; created empty."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    candidate, number = output_dir / name, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = output_dir / f"{name}-{number}"
+
+
+def _write_run_start(run_dir: Path, config: Config, features: Any, table: Table, prepared: _Prepared) -> None:
+    """What a run records before training: the resolved config, the fitted preprocessing, and run facts."""
+    from deepwright.evaluation.report import write_json
+
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(dump_config(config), sort_keys=False), encoding="utf-8")
+    write_json(run_dir / "preprocessing.json", features.state())
+    source = table.source
+    if Path(source).exists():
+        source = str(Path(source).resolve())
+    write_json(
+        run_dir / "run.json",
+        {
+            "data": source,
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "cleaning": prepared.cleaning.to_dict(),
+            "split": {"method": prepared.split.method, **prepared.split.sizes()},
+            "python": platform.python_version(),
+        },
+    )
+
+
+def _write_plots(run_dir: Path, history: list[dict], metrics: dict[str, Any]) -> list[Path]:
+    from deepwright.evaluation.plots import plot_confusion_matrix, plot_learning_curves
+
+    plots = []
+    if history:
+        plots.append(run_dir / "plots" / "learning_curves.png")
+        plot_learning_curves(history, plots[-1])
+    split = "test" if "test" in metrics else next(iter(metrics), None)
+    for output, results in (metrics.get(split) or {}).items():
+        if isinstance(results, dict) and "confusion_matrix" in results:
+            matrix = results["confusion_matrix"]
+            path = run_dir / "plots" / f"confusion_matrix_{_stem(output)}.png"
+            plot_confusion_matrix(matrix["labels"], matrix["counts"], f"{output} ({split})", path)
+            plots.append(path)
+    return plots
+
+
+def _summary_lines(result: TrainResult, source: str) -> list[str]:
+    lines = [f"data: {source} — {result.cleaning.summary()}"]
+    lines.append("split: " + ", ".join(f"{name} {count}" for name, count in result.split_sizes.items()))
+    epochs = len(result.history)
+    stop = f", stopped early; best epoch {result.best_epoch}" if result.stopped_early else ""
+    lines.append(f"trained {epochs} epochs in {result.seconds:.1f} s{stop}")
+    return lines

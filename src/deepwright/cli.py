@@ -1,0 +1,255 @@
+"""The `deepwright` command: parses arguments, calls `deepwright.api`, prints, and sets the exit status.
+
+Heavy libraries (torch, pandas, pydantic) are imported inside the commands, so `deepwright --help` stays fast.
+A `DeepwrightError` (a mistake in the input) prints as one short message and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_USER_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: `sys.argv[1:]`) and return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    from deepwright.errors import DeepwrightError
+
+    try:
+        args.handler(args)
+    except DeepwrightError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepwright",
+        description="Take a deep-learning model from raw data to a served bundle.",
+    )
+    from deepwright import __version__
+
+    parser.add_argument("--version", action="version", version=f"deepwright {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    quickstart = commands.add_parser("quickstart", help="the whole job on a bundled dataset, end to end")
+    quickstart.add_argument("--output", default="quickstart", help="folder for everything (default: quickstart/)")
+    quickstart.set_defaults(handler=_quickstart)
+
+    init = commands.add_parser("init", help="write a config inferred from a data file")
+    init.add_argument("--data", help="data file (CSV, TSV, Parquet, JSON Lines)")
+    init.add_argument("--target", help="the column to predict")
+    init.add_argument("-o", "--output", help="write the config here (default: standard output)")
+    init.add_argument("--schema", action="store_true", help="print the config's JSON Schema (for editors) and exit")
+    init.set_defaults(handler=_init)
+
+    train = commands.add_parser("train", help="train a model and write a run directory with its bundle")
+    train.add_argument("--config", help="config file (YAML or JSON)")
+    train.add_argument("--data", help="data file; with --resume, defaults to the run's own data")
+    train.add_argument("--output", default="runs", help="parent folder of run directories (default: runs/)")
+    train.add_argument("--name", help="run directory name (default: the config's name or the data file's)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a saved model on a data file")
+    evaluate.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
+    evaluate.add_argument("--data", required=True, help="data file holding the output columns")
+    evaluate.add_argument("--output", default="evaluation", help="folder for metrics.json and plots")
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="predictions of a saved model for a data file")
+    predict.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
+    predict.add_argument("--data", required=True, help="data file holding the input columns")
+    predict.add_argument("--output", help="CSV file to write (default: standard output)")
+    predict.set_defaults(handler=_predict)
+
+    datasets = commands.add_parser("datasets", help="list the bundled datasets, or write one as CSV")
+    datasets.add_argument("name", nargs="?", help="dataset to write")
+    datasets.add_argument("-o", "--output", help="CSV file to write (default: NAME.csv)")
+    datasets.set_defaults(handler=_datasets)
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> None:
+    import json
+
+    if args.schema:
+        from deepwright.config import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return
+    _require(args, "data", "target")
+    from deepwright.data.infer import infer_config
+    from deepwright.data.io import atomic_path, read_table
+
+    inference = infer_config(read_table(args.data), args.target)
+    text = _config_yaml(inference.config, inference.notes, args.data)
+    if args.output:
+        with atomic_path(args.output) as temporary:
+            temporary.write_text(text, encoding="utf-8")
+        for note in inference.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from deepwright.api import Pipeline
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = _run_file(run_dir, "config.yaml")
+        data = args.data or _run_data(run_dir)
+        pipeline = Pipeline.from_config(config)
+        result = pipeline.fit(data, resume_from=run_dir, progress=not args.quiet)
+    else:
+        _require(args, "config", "data")
+        pipeline = Pipeline.from_config(args.config)
+        result = pipeline.fit(args.data, output_dir=args.output, run_name=args.name, progress=not args.quiet)
+    _print_result(pipeline, result)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    import deepwright
+    from deepwright.api import _write_plots
+    from deepwright.evaluation.report import format_metrics_table, write_json
+
+    pipeline = deepwright.load(args.model)
+    metrics = {"data": pipeline.evaluate(args.data)}
+    output = Path(args.output)
+    write_json(output / "metrics.json", metrics)
+    plots = _write_plots(output, [], metrics)
+    print(format_metrics_table(metrics, pipeline.output_types()))
+    print(f"\nwrote {output / 'metrics.json'}" + "".join(f", {plot}" for plot in plots))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    import deepwright
+    from deepwright.data.io import atomic_path
+
+    predictions = deepwright.load(args.model).predict(args.data)
+    if args.output:
+        with atomic_path(args.output) as temporary:
+            predictions.to_csv(temporary, index=False)
+        print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
+    else:
+        predictions.to_csv(sys.stdout, index=False)
+
+
+def _datasets(args: argparse.Namespace) -> None:
+    from deepwright.datasets import DATASETS, load_dataset
+
+    if not args.name:
+        for name, dataset in DATASETS.items():
+            print(f"{name:15} target {dataset.target!r:14} {dataset.description}")
+        return
+    frame, _ = load_dataset(args.name)
+    output = args.output or f"{args.name}.csv"
+    from deepwright.data.io import atomic_path
+
+    with atomic_path(output) as temporary:
+        frame.to_csv(temporary, index=False)
+    print(f"wrote {output}: {len(frame)} rows", file=sys.stderr)
+
+
+def _quickstart(args: argparse.Namespace) -> None:
+    import deepwright
+    from deepwright.api import Pipeline
+    from deepwright.data.infer import infer_config
+    from deepwright.data.io import read_table
+    from deepwright.datasets import load_dataset
+
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame, target = load_dataset("breast_cancer")
+    data = folder / "breast_cancer.csv"
+    frame.to_csv(data, index=False)
+    print(f"1. data: scikit-learn's breast-cancer table, {len(frame)} rows → {data}")
+    inference = infer_config(read_table(data), target)
+    config_path = folder / "config.yaml"
+    config_path.write_text(_config_yaml(inference.config, inference.notes, str(data)), encoding="utf-8")
+    print(f"2. config inferred (deepwright init) → {config_path}")
+    print("3. training (deepwright train) …")
+    pipeline = Pipeline.from_config(config_path)
+    result = pipeline.fit(data, output_dir=folder / "runs", run_name="breast_cancer")
+    _print_result(pipeline, result)
+    rows = frame.drop(columns=[target]).sample(2, random_state=0)
+    model = deepwright.load(result.bundle_dir)
+    print(f"\n4. two raw rows through the saved bundle (deepwright.load('{result.bundle_dir}')):")
+    positive = model.predictor.features.outputs[0].labels_[1]
+    for index, prediction in zip(rows.index, model.predict(rows.to_dict("records"))):
+        label, probability = prediction[f"{target}_prediction"], prediction[f"{target}_probability"]
+        truth = frame.loc[index, target]
+        print(f"   row {index + 1}: true {truth!r}, predicted {label!r} (P({positive}) = {probability:.3f})")
+    print(
+        f"\nnext: deepwright predict --model {result.bundle_dir} --data {data}\n"
+        f"      deepwright evaluate --model {result.bundle_dir} --data {data}"
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+
+def _print_result(pipeline: Any, result: Any) -> None:
+    from deepwright.api import _summary_lines
+    from deepwright.evaluation.report import format_metrics_table
+
+    for line in _summary_lines(result, str(result.run_dir)):
+        print(line)
+    if result.metrics:
+        print(format_metrics_table(result.metrics, pipeline.output_types()))
+    print(f"run directory: {result.run_dir}  (config.yaml, log.jsonl, metrics.json, report.md, plots/)")
+    print(f"bundle: {result.bundle_dir}")
+
+
+def _config_yaml(config: dict, notes: list[str], data: str) -> str:
+    import yaml
+
+    header = [f"# deepwright config inferred from {data}", *(f"# {note}" for note in notes)]
+    return "\n".join(header) + "\n" + yaml.safe_dump(config, sort_keys=False, width=110)
+
+
+def _require(args: argparse.Namespace, *names: str) -> None:
+    from deepwright.errors import ConfigError
+
+    missing = [f"--{name}" for name in names if not getattr(args, name)]
+    if missing:
+        raise ConfigError(f"{args.handler.__name__.strip('_')} needs {' and '.join(missing)}")
+
+
+def _run_file(run_dir: Path, name: str) -> Path:
+    from deepwright.errors import DataError
+
+    path = run_dir / name
+    if not path.is_file():
+        raise DataError(f"{path}: not found; --resume takes a run directory written by 'deepwright train'")
+    return path
+
+
+def _run_data(run_dir: Path) -> str:
+    import json
+
+    return json.loads(_run_file(run_dir, "run.json").read_text(encoding="utf-8"))["data"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+"""The config schema: every option deepwright takes, its default, and its validation, in one place.
+
+A config is YAML (or a dict, or these objects) with `input_features`, `output_features`, `combiner`,
+`preprocessing` and `trainer`. Unknown keys are errors that suggest the nearest valid key; every problem in a
+file is reported at once.
+
+>>> config = load_config({"input_features": [{"name": "x", "type": "number"}],
+...                       "output_features": [{"name": "y", "type": "category"}]})
+>>> config.trainer.optimizer.type, config.combiner.layers
+('adam', [128])
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deepwright.errors import ConfigError
+
+__all__ = [
+    "BinaryFeatureConfig",
+    "CategoryFeatureConfig",
+    "ConcatCombinerConfig",
+    "Config",
+    "FeatureConfig",
+    "NumberFeatureConfig",
+    "dump_config",
+    "json_schema",
+    "load_config",
+]
+
+# The key under which passthrough features (numbers, binaries) travel together as one matrix.
+PASSTHROUGH_KEY = "__passthrough__"
+
+
+class Strict(BaseModel):
+    """Base of every schema: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Features
+
+
+MissingStrategy = Literal["drop_row", "mean", "median", "most_frequent", "constant", "error"]
+
+
+class MissingValues(Strict):
+    """What to do with an empty cell in an input column. Fill values are learned on the training split only."""
+
+    strategy: MissingStrategy | None = Field(
+        default=None,
+        description="drop_row, mean, median, most_frequent, constant (fill_value) or error; "
+        "unset: mean for numbers, most_frequent for binaries, its own category for categories",
+    )
+    fill_value: float | int | str | bool | None = Field(default=None, description="the value for 'constant'")
+    indicator: bool = Field(default=False, description="add a 0/1 input saying the value was missing")
+
+    @model_validator(mode="after")
+    def _constant_needs_value(self) -> MissingValues:
+        if self.strategy == "constant" and self.fill_value is None:
+            raise ValueError("strategy 'constant' needs a fill_value, e.g. {strategy: constant, fill_value: 0}")
+        return self
+
+
+class NumberFeatureConfig(Strict):
+    """A numeric column. As input it is normalised and passed through; as output it is a regression."""
+
+    name: str = Field(min_length=1, description="the column's name in the data")
+    type: Literal["number"]
+    missing: MissingValues = MissingValues()
+    normalization: Literal["zscore", "minmax", "log", "none"] = Field(
+        default="zscore", description="statistics come from the training split; log is log1p then z-score"
+    )
+    loss: Literal["mse", "huber"] = Field(default="mse", description="output only")
+    weight: float = Field(default=1.0, gt=0, description="output only: weight of this output's loss")
+
+
+class BinaryFeatureConfig(Strict):
+    """A column with two values (0/1, true/false, yes/no, any two strings)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["binary"]
+    missing: MissingValues = MissingValues()
+    positive_label: str | int | float | bool | None = Field(
+        default=None, description="the value that counts as 1; unset: the larger of the two (1, true, 'yes')"
+    )
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="output only: probability → label cut")
+    weight: float = Field(default=1.0, gt=0, description="output only: weight of this output's loss")
+
+
+class EmbeddingEncoderConfig(Strict):
+    """A learned vector per category value."""
+
+    type: Literal["embedding"] = "embedding"
+    size: int | None = Field(default=None, gt=0, description="unset: min(50, round(1.6 · values^0.56))")
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+
+class OneHotEncoderConfig(Strict):
+    """A fixed one-hot vector per category value."""
+
+    type: Literal["onehot"]
+
+
+CategoryEncoderConfig = Annotated[EmbeddingEncoderConfig | OneHotEncoderConfig, Field(discriminator="type")]
+
+
+class CategoryFeatureConfig(Strict):
+    """A column of labels. Values not seen in training fall into an 'unknown' bucket."""
+
+    name: str = Field(min_length=1)
+    type: Literal["category"]
+    missing: MissingValues = MissingValues()
+    encoder: CategoryEncoderConfig = EmbeddingEncoderConfig()
+    max_values: int | None = Field(default=None, gt=0, description="keep the most frequent values only")
+    min_count: int = Field(default=1, ge=1, description="values seen fewer times go to 'unknown'")
+    weight: float = Field(default=1.0, gt=0, description="output only: weight of this output's loss")
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1, description="output only")
+    class_weights: Literal["balanced"] | None = Field(
+        default=None, description="output only: 'balanced' weighs classes by inverse frequency"
+    )
+    top_k: int = Field(default=3, ge=1, description="output only: k of the top-k accuracy metric")
+
+
+FeatureConfig = Annotated[
+    NumberFeatureConfig | BinaryFeatureConfig | CategoryFeatureConfig,
+    Field(discriminator="type"),
+]
+OUTPUT_TYPES = ("number", "binary", "category")
+
+# ---------------------------------------------------------------------------------------------------------
+# Model
+
+Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
+
+
+class ConcatCombinerConfig(Strict):
+    """Concatenate every encoded input, then an MLP (the seed's hidden Dense layers)."""
+
+    type: Literal["concat"] = "concat"
+    layers: list[Annotated[int, Field(gt=0)]] = Field(default=[128], description="hidden sizes; [] for none")
+    activation: Activation = "relu"
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    norm: Literal["batch", "layer"] | None = None
+
+
+CombinerConfig = Annotated[ConcatCombinerConfig, Field(discriminator="type")]
+
+Initializer = Literal[
+    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "normal", "orthogonal"
+]
+
+# ---------------------------------------------------------------------------------------------------------
+# Preprocessing
+
+
+class SplitConfig(Strict):
+    """How rows are divided into training, validation and test sets (the same seed gives the same split)."""
+
+    method: Literal["random", "stratified", "column", "time"] = Field(
+        default="random",
+        description="random; stratified on the (first) output; column: an existing column of "
+        "train/validation/test; time: in order of time_column",
+    )
+    fractions: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        default=[0.8, 0.1, 0.1], description="[train, validation, test] or [train, test]; they sum to 1"
+    )
+    seed: int = 42
+    column: str = Field(default="split", description="for method 'column'")
+    time_column: str | None = Field(default=None, description="for method 'time'")
+    validation_from_train: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="method 'column': share of training rows held out when the column has no validation rows",
+    )
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions_sum_to_one(cls, fractions: list[float]) -> list[float]:
+        if len(fractions) not in (2, 3):
+            raise ValueError("give [train, validation, test] or [train, test]")
+        if abs(sum(fractions) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must sum to 1, they sum to {sum(fractions):g}")
+        if fractions[0] <= 0:
+            raise ValueError("the training fraction must be above 0")
+        return fractions if len(fractions) == 3 else [fractions[0], 0.0, fractions[1]]
+
+    @model_validator(mode="after")
+    def _time_needs_column(self) -> SplitConfig:
+        if self.method == "time" and not self.time_column:
+            raise ValueError("method 'time' needs time_column, the column to order rows by")
+        return self
+
+
+class PreprocessingConfig(Strict):
+    """Table-wide preprocessing; per-column options live on each feature."""
+
+    split: SplitConfig = SplitConfig()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training
+
+
+class OptimizerConfig(Strict):
+    """The optimizer and its learning rate."""
+
+    type: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="sgd only")
+    nesterov: bool = Field(default=False, description="sgd only")
+    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="adam and adamw only")
+
+
+class ScheduleConfig(Strict):
+    """The learning-rate schedule, stepped once per optimizer step."""
+
+    type: Literal["constant", "step", "cosine"] = "constant"
+    warmup_fraction: float = Field(default=0.0, ge=0, lt=1, description="linear warm-up over this share of steps")
+    step_epochs: int = Field(default=10, gt=0, description="step: multiply by gamma every this many epochs")
+    gamma: float = Field(default=0.1, gt=0, le=1, description="step only")
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine: final lr as a share of lr")
+
+
+class EarlyStoppingConfig(Strict):
+    """Stop when a validation metric stops improving, and restore the best weights."""
+
+    metric: str = Field(
+        default="val_loss",
+        description="val_loss, or val_<metric> / val_<output>_<metric> (e.g. val_accuracy)",
+    )
+    patience: int = Field(default=5, ge=1, description="epochs without improvement before stopping")
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: float = Field(default=0.0, ge=0)
+
+
+class TrainerConfig(Strict):
+    """The training loop's options."""
+
+    epochs: int = Field(default=10, gt=0)
+    batch_size: int = Field(default=32, gt=0)
+    eval_batch_size: int = Field(default=1024, gt=0)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    early_stopping: EarlyStoppingConfig | None = None
+    gradient_clip: float | None = Field(default=None, gt=0, description="clip the gradient norm to this")
+    gradient_accumulation: int = Field(default=1, ge=1, description="optimizer step every this many batches")
+    precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast matmuls to bfloat16")
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    threads: int | None = Field(default=None, gt=0, description="CPU threads for torch; unset: torch's choice")
+    checkpoint: bool = Field(default=True, description="save a checkpoint each epoch (needed for --resume)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whole config
+
+
+class Config(Strict):
+    """A model and how to train it: inputs → encoders → combiner → heads → outputs."""
+
+    model_type: Literal["ecd"] = "ecd"
+    name: str | None = Field(default=None, description="run name; unset: the data file's name and a time stamp")
+    input_features: list[FeatureConfig] = Field(min_length=1)
+    output_features: list[FeatureConfig] = Field(min_length=1)
+    combiner: CombinerConfig = ConcatCombinerConfig()
+    initializer: Initializer = Field(default="default", description="weight initialisation of every layer")
+    preprocessing: PreprocessingConfig = PreprocessingConfig()
+    trainer: TrainerConfig = TrainerConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_combiner_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("combiner"), dict) and "type" not in data["combiner"]:
+            data = {**data, "combiner": {"type": "concat", **data["combiner"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _names_and_roles(self) -> Config:
+        problems = []
+        seen: set[str] = set()
+        for role, features in (
+            ("input_features", self.input_features),
+            ("output_features", self.output_features),
+        ):
+            for index, feature in enumerate(features):
+                if feature.name in seen:
+                    problems.append(f"{role}[{index}]: column {feature.name!r} is used twice")
+                if feature.name == PASSTHROUGH_KEY:
+                    problems.append(f"{role}[{index}]: {PASSTHROUGH_KEY!r} is a reserved name")
+                seen.add(feature.name)
+        for index, feature in enumerate(self.output_features):
+            if feature.type not in OUTPUT_TYPES:
+                problems.append(
+                    f"output_features[{index}]: type {feature.type!r} cannot be an output; "
+                    f"outputs can be {', '.join(OUTPUT_TYPES)}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def output_names(self) -> list[str]:
+        """The output columns, in config order."""
+        return [feature.name for feature in self.output_features]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading, saving, and readable errors
+
+
+def load_config(source: str | Path | dict | Config) -> Config:
+    """Read and validate a config from a YAML/JSON path, a dict, or an existing `Config`.
+
+    Every problem is reported in one `ConfigError`, one line each, naming the key path; an unknown key
+    gets the nearest valid key as a suggestion.
+    """
+    if isinstance(source, Config):
+        return source
+    origin = None
+    if isinstance(source, (str, Path)):
+        origin = str(source)
+        data = _read_config_file(Path(source))
+    elif isinstance(source, dict):
+        data = source
+    else:
+        raise ConfigError(f"a config is a file path, a dict or a Config, not {type(source).__name__}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin or 'config'}: the top level must be a mapping of keys, e.g. 'input_features:'")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        lines = [_describe(issue) for issue in error.errors()]
+        prefix = f"{origin}: " if origin else ""
+        unique = list(dict.fromkeys(lines))
+        raise ConfigError(prefix + "\n  ".join(["invalid config:", *unique])) from None
+
+
+def dump_config(config: Config) -> dict:
+    """The config as plain JSON-able data, every default filled in (what a run and a bundle record)."""
+    return config.model_dump(mode="json")
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a config file, for editors that complete and check YAML."""
+    return Config.model_json_schema()
+
+
+def _read_config_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config ({error})") from None
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
+
+
+def _describe(issue: dict) -> str:
+    """One line for one pydantic issue: the key path as the user wrote it, then what is wrong."""
+    path, parent, annotation = _resolve_location(issue["loc"])
+    kind = issue["type"]
+    if kind == "extra_forbidden":
+        key = str(issue["loc"][-1])
+        valid = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+        return f"{path}: unknown key; {hint}"
+    if kind == "union_tag_invalid":
+        tag, expected = issue["ctx"]["tag"], issue["ctx"]["expected_tags"]
+        choices = [choice.strip(" '") for choice in expected.split(",")]
+        close = difflib.get_close_matches(tag, choices, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{path}.type: unknown type {tag!r}; {hint}choices: {', '.join(choices)}"
+    if kind == "union_tag_not_found":
+        tags = [_type_tag(member) for member in _union_members(_unwrap(annotation)) or (annotation,)]
+        return f"{path}: missing key 'type'; choices: {', '.join(str(tag) for tag in tags)}"
+    if kind == "missing":
+        return f"{path}: missing required key"
+    received = issue.get("input")
+    shown = "" if isinstance(received, (dict, list)) else f" (got {received!r})"
+    message = issue["msg"].removeprefix("Value error, ")
+    return f"{path or 'config'}: {message}{shown}"
+
+
+def _resolve_location(loc: tuple) -> tuple[str, type[BaseModel] | None, Any]:
+    """Turn pydantic's location into `a.b[0].c`, dropping union tags; also return the innermost model
+    and the annotation at the location."""
+    annotation: Any = Config
+    parent: type[BaseModel] | None = Config
+    path = ""
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int):
+            path += f"[{part}]"
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else None
+            continue
+        tagged = [m for m in _union_members(annotation) or (annotation,) if _type_tag(m) == part]
+        if tagged and part not in tagged[0].model_fields:
+            annotation = tagged[0]
+            continue
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            parent = annotation
+            field = annotation.model_fields.get(part)
+            annotation = field.annotation if field else None
+        path += f".{part}" if path else str(part)
+    return path, parent, annotation
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    members = _union_members(annotation)
+    non_none = [m for m in members if m is not type(None)]
+    if members and len(non_none) == 1:
+        return _unwrap(non_none[0])
+    return annotation
+
+
+def _union_members(annotation: Any) -> tuple:
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return tuple(_unwrap(member) for member in typing.get_args(annotation))
+    return ()
+
+
+def _type_tag(model: Any) -> str | None:
+    if isinstance(model, type) and issubclass(model, BaseModel) and "type" in model.model_fields:
+        args = typing.get_args(model.model_fields["type"].annotation)
+        return args[0] if args else None
+    return None

@@ -1,0 +1,149 @@
+"""Inferring a config from a table: a type for each column, a split, and training options sized to the data.
+
+The model is the seed document's: one hidden Dense layer of 128 with ReLU, Adam at 1e-3, batch 32. The number
+of epochs and the early-stopping patience follow from the number of training rows, so small tables get enough
+optimizer steps and large ones do not waste time. Every choice worth knowing is returned as a note.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepwright.data.clean import missing_mask
+from deepwright.data.io import Table
+from deepwright.data.split import normalize_split_value
+from deepwright.errors import DataError
+
+__all__ = ["Inference", "infer_column_type", "infer_config", "infer_target_type", "training_schedule"]
+
+_IDENTIFIER_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|Id$|ID$", re.IGNORECASE)
+MAX_CATEGORY_SHARE = 0.5  # a string column with more distinct values than this share of rows is not a category
+MAX_TARGET_CLASSES = 20  # an integer target with at most this many values is a classification target
+TARGET_STEPS = 3000  # optimizer steps a small table's default run should get at least
+BATCH_SIZE = 32
+
+
+@dataclass
+class Inference:
+    """An inferred config (plain data, ready for YAML) and the notes explaining it."""
+
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def infer_config(table: Table, target: str) -> Inference:
+    """A config for predicting `target` from the other columns of `table`."""
+    table.require_columns([target], "target")
+    frame = table.frame
+    notes: list[str] = []
+    target_values = frame[target].to_numpy()
+    target_type = infer_target_type(target_values)
+    if target_type is None:
+        raise DataError(
+            "has fewer than two distinct values; a target needs at least two classes or varying numbers",
+            column=target,
+            source=table.source,
+        )
+    split_column = _split_column(frame)
+    inputs = []
+    for column in frame.columns:
+        if column in (target, split_column):
+            continue
+        kind, reason = infer_column_type(frame[column].to_numpy(), str(column))
+        if kind is None:
+            notes.append(f"left out {column!r}: {reason}")
+        else:
+            inputs.append({"name": str(column), "type": kind})
+    if not inputs:
+        raise DataError("no usable input columns besides the target; add feature columns", source=table.source)
+    rows = int((~missing_mask(target_values)).sum())
+    if split_column is not None:
+        split = {"method": "column", "column": split_column}
+        train_rows = int(sum(normalize_split_value(value) == "train" for value in frame[split_column]) * 0.9)
+        notes.append(f"split: by the existing column {split_column!r}")
+    else:
+        method = "random" if target_type == "number" else "stratified"
+        split = {"method": method, "fractions": [0.8, 0.1, 0.1], "seed": 42}
+        train_rows = int(rows * 0.8)
+        notes.append(f"split: {method} 80/10/10 with seed 42")
+    epochs, patience = training_schedule(train_rows)
+    notes.append(f"{train_rows} training rows → up to {epochs} epochs, early stopping after {patience} without gain")
+    config = {
+        "input_features": inputs,
+        "output_features": [{"name": str(target), "type": target_type}],
+        "combiner": {"type": "concat", "layers": [128], "activation": "relu", "dropout": 0.0},
+        "preprocessing": {"split": split},
+        "trainer": {
+            "epochs": epochs,
+            "batch_size": BATCH_SIZE,
+            "optimizer": {"type": "adam", "lr": 0.001},
+            "early_stopping": {"metric": "val_loss", "patience": patience},
+        },
+    }
+    return Inference(config, notes)
+
+
+def training_schedule(train_rows: int) -> tuple[int, int]:
+    """(epochs, patience): enough epochs for about `TARGET_STEPS` steps at batch 32, between 10 and 300.
+
+    >>> training_schedule(455), training_schedule(30000)
+    ((200, 20), (10, 3))
+    """
+    steps_per_epoch = max(1, math.ceil(train_rows / BATCH_SIZE))
+    epochs = int(min(300, max(10, math.ceil(TARGET_STEPS / steps_per_epoch))))
+    patience = int(min(20, max(3, epochs // 10)))
+    return epochs, patience
+
+
+def infer_target_type(values: np.ndarray) -> str | None:
+    """binary (two values), category (strings, or whole numbers with few values) or number; None if constant."""
+    present = values[~missing_mask(values)]
+    uniques = pd.unique(present)
+    if len(uniques) < 2:
+        return None
+    if len(uniques) == 2:
+        return "binary"
+    numbers = pd.to_numeric(pd.Series(present), errors="coerce")
+    if numbers.isna().any():
+        return "category"
+    whole = bool(np.all(np.mod(numbers.to_numpy(dtype=np.float64), 1) == 0))
+    return "category" if whole and len(uniques) <= MAX_TARGET_CLASSES else "number"
+
+
+def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
+    """The type of an input column, or (None, why it is left out)."""
+    present = values[~missing_mask(values)]
+    if len(present) == 0:
+        return None, "every value is missing"
+    uniques = pd.unique(present)
+    if len(uniques) == 1:
+        return None, f"a single value ({uniques[0]!r})"
+    if len(uniques) == 2:
+        return "binary", "two values"
+    numbers = pd.to_numeric(pd.Series(present), errors="coerce")
+    if not numbers.isna().any():
+        array = numbers.to_numpy(dtype=np.float64)
+        all_unique = len(uniques) == len(present)
+        whole = bool(np.all(np.mod(array, 1) == 0))
+        if whole and all_unique and (_IDENTIFIER_NAME.search(name) or np.all(np.diff(array) > 0)):
+            return None, "identifier-like (every value unique and increasing, or named like an id)"
+        return "number", "numbers"
+    if len(uniques) > MAX_CATEGORY_SHARE * len(present) and len(uniques) > 20:
+        return None, f"identifier-like or free text ({len(uniques)} distinct values in {len(present)} rows)"
+    return "category", f"{len(uniques)} distinct values"
+
+
+def _split_column(frame: pd.DataFrame) -> str | None:
+    """The column named 'split' when all its values are train/validation/test spellings."""
+    for column in frame.columns:
+        if str(column).lower() == "split":
+            values = pd.unique(frame[column].dropna())
+            if len(values) and all(normalize_split_value(value) for value in values):
+                return str(column)
+    return None

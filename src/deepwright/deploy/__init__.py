@@ -1,0 +1,1 @@
+"""Bundles and the Predictor: what serving needs, and nothing from training."""

@@ -1,0 +1,99 @@
+"""`Predictor`: raw rows in, predictions out, from a bundle (or a freshly trained model).
+
+Rows can be one dict, a list of dicts, a pandas DataFrame, an Arrow table or a data file; the answer has the
+same shape: a dict, a list of dicts, or a DataFrame. Preprocessing is the bundle's own fitted state, so a
+raw row is all a caller needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepwright.config import Config, load_config
+from deepwright.data.batches import to_tensors
+from deepwright.data.io import Table, read_table
+from deepwright.errors import DataError
+from deepwright.features.featureset import Columns, FeatureSet
+from deepwright.models.ecd import predict_logits
+
+__all__ = ["Predictor"]
+
+
+class Predictor:
+    """A fitted feature set and model in evaluation mode, ready to predict raw rows.
+
+    >>> predictor = Predictor.from_bundle("runs/quickstart/model")  # doctest: +SKIP
+    >>> predictor.predict({"mean radius": 14.2, "mean texture": 19.1, ...})  # doctest: +SKIP
+    {'diagnosis_prediction': 'benign', 'diagnosis_probability': 0.97}
+    """
+
+    def __init__(self, config: Config, features: FeatureSet, model: torch.nn.Module, metrics: dict | None = None):
+        self.config = config
+        self.features = features
+        self.model = model.eval()
+        self.metrics = metrics or {}
+
+    @classmethod
+    def from_bundle(cls, path: str | Path) -> Predictor:
+        """Load and verify a bundle directory written by `deepwright train` or `Pipeline.save`."""
+        from deepwright.deploy.bundle import read_bundle
+
+        bundle = read_bundle(path)
+        config = load_config(bundle.config)
+        features = FeatureSet(config)
+        features.load_state(bundle.preprocessing)
+        model = features.build_model()
+        bundle.load_weights(model)
+        return cls(config, features, model, bundle.metrics)
+
+    def predict(self, rows: Any) -> Any:
+        """Predict `rows`: a dict → a dict, a list of dicts → a list of dicts, anything tabular → a DataFrame."""
+        if isinstance(rows, dict):
+            return self._predict_records([rows])[0]
+        if isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
+            return self._predict_records(rows)
+        table = read_table(rows)
+        return pd.DataFrame(self.predict_columns(*self.table_columns(table)), index=table.frame.index)
+
+    def table_columns(self, table: Table) -> tuple[Columns, np.ndarray, str]:
+        """The input columns of `table` with their row numbers and source, checking every input is present."""
+        table.require_columns(self.features.input_names, "input")
+        columns = {name: table.frame[name].to_numpy() for name in self.features.input_names}
+        return columns, table.frame.index.to_numpy() + 1, table.source
+
+    def logits(self, columns: Columns, row_numbers: np.ndarray, source: str) -> dict[str, torch.Tensor]:
+        """Raw input columns → the model's logits per output."""
+        arrays = self.features.transform_inputs(columns, row_numbers=row_numbers, source=source)
+        return predict_logits(self.model, to_tensors(arrays), self.config.trainer.eval_batch_size)
+
+    def predict_columns(self, columns: Columns, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
+        """Raw input columns → result columns of every output (label, probabilities or value)."""
+        logits = self.logits(columns, row_numbers, source)
+        results: dict[str, np.ndarray] = {}
+        for feature in self.features.outputs:
+            results.update(feature.postprocess(logits[feature.name].numpy()))
+        return results
+
+    def _predict_records(self, rows: list[dict]) -> list[dict]:
+        if not rows:
+            return []
+        columns = {}
+        for name in self.features.input_names:
+            try:
+                columns[name] = np.array([row[name] for row in rows], dtype=object)
+            except KeyError:
+                position = next(index for index, row in enumerate(rows) if name not in row)
+                raise DataError(
+                    "field is missing; every input column must be given (null for an empty value)",
+                    column=name,
+                    row=position + 1,
+                    source="the request",
+                ) from None
+        results = self.predict_columns(columns, np.arange(1, len(rows) + 1), "the request")
+        values = {name: array.tolist() for name, array in results.items()}
+        return [dict(zip(values, row)) for row in zip(*values.values())]

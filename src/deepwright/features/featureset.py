@@ -1,0 +1,146 @@
+"""`FeatureSet`: the preprocessing of every input and output column, fitted together, and the model they imply.
+
+It turns raw columns into the arrays the model takes. Passthrough inputs (numbers, binaries) are stacked into
+one float matrix under `PASSTHROUGH_KEY`; every other input keeps its own array under its name; outputs keep
+theirs under their names. Any `ValueProblem` a feature raises becomes a `DataError` naming the source, the
+original row number and the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepwright.config import PASSTHROUGH_KEY, Config
+from deepwright.errors import DataError
+from deepwright.features.base import Feature, ValueProblem
+from deepwright.models.blocks import initialize
+from deepwright.models.ecd import ECD
+from deepwright.registry import COMBINERS, FEATURES
+
+__all__ = ["Columns", "FeatureSet"]
+
+# Raw column values by column name, each a 1-D numpy array of the same length.
+Columns = Mapping[str, np.ndarray]
+
+
+class FeatureSet:
+    """The input and output features of a config, their fitted state, and the model built from them."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.inputs: list[Feature] = [FEATURES.get(options.type)(options, "input") for options in config.input_features]
+        self.outputs: list[Feature] = [
+            FEATURES.get(options.type)(options, "output") for options in config.output_features
+        ]
+
+    @property
+    def input_names(self) -> list[str]:
+        """The input columns, in config order."""
+        return [feature.name for feature in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The output columns, in config order."""
+        return [feature.name for feature in self.outputs]
+
+    # -- preprocessing -----------------------------------------------------------------------------------
+
+    def fit(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> None:
+        """Learn every feature's state from the training rows' raw values."""
+        for feature in [*self.inputs, *self.outputs]:
+            with _located(feature.name, row_numbers, source):
+                feature.fit(columns[feature.name])
+
+    def transform_inputs(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
+        """Raw input columns → model input arrays (passthrough inputs stacked under `PASSTHROUGH_KEY`)."""
+        arrays: dict[str, np.ndarray] = {}
+        stacked = []
+        for feature in self.inputs:
+            with _located(feature.name, row_numbers, source):
+                array = feature.transform(columns[feature.name])
+            if feature.passthrough:
+                stacked.append(array)
+            else:
+                arrays[feature.name] = array
+        if stacked:
+            arrays[PASSTHROUGH_KEY] = stacked[0] if len(stacked) == 1 else np.concatenate(stacked, axis=1)
+        return arrays
+
+    def transform_outputs(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
+        """Raw output columns → target arrays, by output name."""
+        arrays = {}
+        for feature in self.outputs:
+            with _located(feature.name, row_numbers, source):
+                arrays[feature.name] = feature.transform(columns[feature.name])
+        return arrays
+
+    def state(self) -> dict[str, Any]:
+        """Every feature's learned state, as JSON-able data (what `preprocessing.json` holds)."""
+        return {
+            "inputs": {feature.name: feature.state() for feature in self.inputs},
+            "outputs": {feature.name: feature.state() for feature in self.outputs},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state` returned."""
+        for role, features in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for feature in features:
+                feature.load_state(state[role][feature.name])
+
+    # -- model -------------------------------------------------------------------------------------------
+
+    def build_model(self) -> ECD:
+        """The ECD model for these (fitted) features and the config's combiner and initialiser."""
+        names: list[str] = []
+        encoders: list[nn.Module] = []
+        sizes: list[int] = []
+        passthrough_width = sum(feature.width() for feature in self.inputs if feature.passthrough)
+        if passthrough_width:
+            names.append(PASSTHROUGH_KEY)
+            encoders.append(nn.Identity())
+            sizes.append(passthrough_width)
+        for feature in self.inputs:
+            if not feature.passthrough:
+                names.append(feature.name)
+                encoders.append(feature.build_encoder())
+                sizes.append(feature.width())
+        combiner = COMBINERS.get(self.config.combiner.type)(self.config.combiner, sizes)
+        heads = [feature.build_head(combiner.output_size) for feature in self.outputs]
+        model = ECD(names, encoders, combiner, self.output_names, heads)
+        initialize(model, self.config.initializer)
+        return model
+
+    def loss(self, logits: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of every output's loss on a batch."""
+        total = None
+        for feature in self.outputs:
+            loss = feature.loss(logits[feature.name], batch[feature.name])
+            weight = feature.options.weight
+            loss = loss if weight == 1.0 else loss * weight
+            total = loss if total is None else total + loss
+        return total
+
+    def metrics(self, logits: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> dict[str, dict]:
+        """Metrics of every output, {output name → {metric → value}}, plus the weighted loss under 'loss'."""
+        results: dict[str, Any] = {"loss": float(self.loss(logits, targets))}
+        for feature in self.outputs:
+            results[feature.name] = feature.metrics(
+                targets[feature.name].cpu().numpy(), logits[feature.name].float().cpu().numpy()
+            )
+        return results
+
+
+@contextmanager
+def _located(column: str, row_numbers: np.ndarray, source: str) -> Iterator[None]:
+    """Turn a feature's `ValueProblem` into a `DataError` naming the source, row and column."""
+    try:
+        yield
+    except ValueProblem as problem:
+        row = None if problem.position is None else int(row_numbers[problem.position])
+        raise DataError(problem.message, column=column, row=row, source=source) from None

@@ -1,0 +1,159 @@
+"""The `number` feature type: a numeric column.
+
+Input: missing cells filled (mean by default), then z-score, min-max or log scaling with training
+statistics; the result passes straight into the combiner (plus a 0/1 "was missing" column on request).
+Output: a regression head trained on the z-scored target, so the loss is well conditioned whatever the
+target's units; predictions and metrics are turned back into those units.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepwright.config import NumberFeatureConfig
+from deepwright.data.clean import missing_mask
+from deepwright.features.base import Role, ValueProblem
+from deepwright.models.blocks import ScalarHead
+from deepwright.registry import FEATURES, METRICS
+
+__all__ = ["NumberFeature", "to_float"]
+
+
+def to_float(values: np.ndarray) -> np.ndarray:
+    """Raw values → float64, missing cells as NaN; a value that is not a number raises `ValueProblem`.
+
+    >>> to_float(np.array(["1.5", None, 2], dtype=object)).tolist()
+    [1.5, nan, 2.0]
+    """
+    if values.dtype.kind in "fiub":
+        return values.astype(np.float64)
+    missing = missing_mask(values)
+    filled = np.where(missing, np.nan, values)
+    try:
+        return filled.astype(np.float64)
+    except (TypeError, ValueError):
+        for position, value in enumerate(filled):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                raise ValueProblem(
+                    position, f"value {value!r} is not a number; fix it, or declare the column as category"
+                ) from None
+        raise
+
+
+@FEATURES.register("number")
+class NumberFeature:
+    """A numeric column (see the module docstring)."""
+
+    passthrough = True
+
+    def __init__(self, options: NumberFeatureConfig, role: Role) -> None:
+        self.name = options.name
+        self.options = options
+        self.role = role
+        self.fill_: float | None = None
+        self.center_: float | None = None
+        self.scale_: float | None = None
+
+    # -- preprocessing -----------------------------------------------------------------------------------
+
+    def fit(self, values: np.ndarray) -> None:
+        numbers = self._checked_numbers(values)
+        present = numbers[~np.isnan(numbers)]
+        if len(present) == 0:
+            raise ValueProblem(None, "every training value is missing; fill the column or leave it out")
+        self.fill_ = self._fill_value(present)
+        if self.role == "output":
+            self.center_, self.scale_ = float(present.mean()), _nonzero(float(present.std()))
+            return
+        scaled = self._shape(present)
+        if self.options.normalization == "minmax":
+            self.center_, self.scale_ = float(scaled.min()), _nonzero(float(scaled.max() - scaled.min()))
+        elif self.options.normalization == "none":
+            self.center_, self.scale_ = 0.0, 1.0
+        else:
+            self.center_, self.scale_ = float(scaled.mean()), _nonzero(float(scaled.std()))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        numbers = self._checked_numbers(values)
+        missing = np.isnan(numbers)
+        if self.role == "output":
+            return ((numbers - self.center_) / self.scale_).astype(np.float32)
+        if missing.any():
+            if self.options.missing.strategy == "error":
+                raise ValueProblem(int(np.flatnonzero(missing)[0]), "value is missing and missing.strategy is 'error'")
+            numbers = np.where(missing, self.fill_, numbers)
+        scaled = ((self._shape(numbers) - self.center_) / self.scale_).astype(np.float32)
+        if self.options.missing.indicator:
+            return np.stack([scaled, missing.astype(np.float32)], axis=1)
+        return scaled[:, None]
+
+    def state(self) -> dict[str, Any]:
+        return {"fill": self.fill_, "center": self.center_, "scale": self.scale_}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.fill_, self.center_, self.scale_ = state["fill"], state["center"], state["scale"]
+
+    def width(self) -> int:
+        return 2 if self.options.missing.indicator else 1
+
+    def build_encoder(self) -> nn.Module:
+        raise TypeError("number inputs are passthrough and have no encoder")
+
+    # -- output side -----------------------------------------------------------------------------------
+
+    def build_head(self, input_size: int) -> nn.Module:
+        return ScalarHead(input_size)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.options.loss == "huber":
+            return F.huber_loss(logits, target)
+        return F.mse_loss(logits, target)
+
+    def metrics(self, target: np.ndarray, logits: np.ndarray) -> dict[str, Any]:
+        truth, prediction = self._unscale(target), self._unscale(logits)
+        return {name: METRICS.get(name)(truth, prediction, None) for name in ("rmse", "mae", "r2")}
+
+    def postprocess(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        return {f"{self.name}_prediction": self._unscale(logits)}
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    def _checked_numbers(self, values: np.ndarray) -> np.ndarray:
+        numbers = to_float(values)
+        infinite = np.isinf(numbers)
+        if infinite.any():
+            position = int(np.flatnonzero(infinite)[0])
+            raise ValueProblem(position, f"value {numbers[position]} is not finite; replace it or leave the cell empty")
+        return numbers
+
+    def _fill_value(self, present: np.ndarray) -> float:
+        strategy = self.options.missing.strategy
+        if strategy == "median":
+            return float(np.median(present))
+        if strategy == "most_frequent":
+            uniques, counts = np.unique(present, return_counts=True)
+            return float(uniques[np.argmax(counts)])
+        if strategy == "constant":
+            return float(self.options.missing.fill_value)
+        return float(present.mean())  # mean; also the predict-time fill for drop_row and error
+
+    def _shape(self, numbers: np.ndarray) -> np.ndarray:
+        """The log option's symmetric log1p, which keeps the sign of negative values."""
+        if self.options.normalization == "log":
+            return np.sign(numbers) * np.log1p(np.abs(numbers))
+        return numbers
+
+    def _unscale(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64) * self.scale_ + self.center_
+
+
+def _nonzero(scale: float) -> float:
+    """A spread of zero (a constant column) would divide by zero; use 1 instead."""
+    return scale if scale > 1e-12 else 1.0

@@ -1,0 +1,1 @@
+"""Model blocks, combiners and the ECD model. Knows tensors, never columns."""

@@ -1,0 +1,105 @@
+"""Model building blocks. They know tensors and shapes, never columns or files.
+
+`MLP` is the seed's stack of Dense layers (Linear → norm → activation → dropout). Activations, norms and
+weight initialisers are chosen by name from small tables of functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from deepwright.registry import BLOCKS
+
+__all__ = ["ACTIVATIONS", "MLP", "OneHot", "ScalarHead", "initialize"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+}
+
+_NORMS: dict[str, Callable[[int], nn.Module]] = {
+    "batch": nn.BatchNorm1d,
+    "layer": nn.LayerNorm,
+}
+
+_INITIALIZERS: dict[str, Callable[[torch.Tensor], object]] = {
+    "xavier_uniform": nn.init.xavier_uniform_,
+    "xavier_normal": nn.init.xavier_normal_,
+    "kaiming_uniform": lambda weight: nn.init.kaiming_uniform_(weight, nonlinearity="relu"),
+    "kaiming_normal": lambda weight: nn.init.kaiming_normal_(weight, nonlinearity="relu"),
+    "normal": lambda weight: nn.init.normal_(weight, std=0.02),
+    "orthogonal": nn.init.orthogonal_,
+}
+
+
+@BLOCKS.register("mlp")
+class MLP(nn.Sequential):
+    """Fully connected layers: for each size, Linear → (norm) → activation → (dropout).
+
+    >>> MLP(4, [8, 3])(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        layers: list[int],
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str | None = None,
+    ) -> None:
+        modules: list[nn.Module] = []
+        size = input_size
+        for hidden_size in layers:
+            modules.append(nn.Linear(size, hidden_size))
+            if norm is not None:
+                modules.append(_NORMS[norm](hidden_size))
+            modules.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                modules.append(nn.Dropout(dropout))
+            size = hidden_size
+        super().__init__(*modules)
+        self.output_size = size
+
+
+class OneHot(nn.Module):
+    """Integer codes (B,) → one-hot float vectors (B, num_values); no weights."""
+
+    def __init__(self, num_values: int) -> None:
+        super().__init__()
+        self.num_values = num_values
+        self.output_size = num_values
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(codes, self.num_values).float()
+
+
+class ScalarHead(nn.Linear):
+    """One output per row: Linear(input_size, 1) with the trailing axis dropped, (B, H) → (B,)."""
+
+    def __init__(self, input_size: int) -> None:
+        super().__init__(input_size, 1)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return super().forward(hidden).squeeze(-1)
+
+
+def initialize(model: nn.Module, scheme: str) -> None:
+    """Re-initialise every Linear and convolution weight of `model` with `scheme` (biases to zero).
+
+    'default' keeps PyTorch's own initialisation.
+    """
+    if scheme == "default":
+        return
+    init = _INITIALIZERS[scheme]
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            init(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)

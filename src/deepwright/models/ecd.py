@@ -1,0 +1,55 @@
+"""The encoder → combiner → heads model ("ECD"): one encoder per input, one head per output.
+
+It takes a dict of tensors keyed by input name and returns a dict of logits keyed by output name. Names are
+kept in lists beside `nn.ModuleList`s (not in a `ModuleDict`) because column names may hold dots, which
+module names may not; weight names are therefore `encoders.0…`, `heads.0…`, stable for a given config.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ECD", "predict_logits"]
+
+
+class ECD(nn.Module):
+    """Encoders (one per input key) → combiner → heads (one per output key).
+
+    >>> model = ECD(["x"], [nn.Identity()], lambda encoded: encoded[0], ["y"], [nn.Linear(3, 2)])
+    >>> model({"x": torch.zeros(4, 3)})["y"].shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(
+        self,
+        input_names: list[str],
+        encoders: list[nn.Module],
+        combiner: nn.Module,
+        output_names: list[str],
+        heads: list[nn.Module],
+    ) -> None:
+        super().__init__()
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+        self.encoders = nn.ModuleList(encoders)
+        self.combiner = combiner
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        encoded = [encoder(inputs[name]) for name, encoder in zip(self.input_names, self.encoders)]
+        hidden = self.combiner(encoded)  # (B, combiner output size)
+        return {name: head(hidden) for name, head in zip(self.output_names, self.heads)}
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int = 1024) -> dict:
+    """Run `model` in evaluation mode over all rows of `inputs`, `batch_size` rows at a time."""
+    model.eval()
+    total = len(next(iter(inputs.values())))
+    pieces: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, total, batch_size):
+        batch = {name: tensor[start : start + batch_size] for name, tensor in inputs.items()}
+        for name, logits in model(batch).items():
+            pieces.setdefault(name, []).append(logits.float())
+    return {name: torch.cat(parts) if len(parts) > 1 else parts[0] for name, parts in pieces.items()}
