@@ -19,6 +19,7 @@ import re
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["Feature", "Role", "ValueProblem", "plain", "value_key", "value_keys"]
 
@@ -94,12 +95,14 @@ def value_key(value: Any) -> str:
 
 
 def value_keys(values: np.ndarray) -> np.ndarray:
-    """`value_key` over an array (fast paths for integer and boolean arrays)."""
+    """`value_key` over an array of present (non-missing) values, computed once per distinct value."""
     if values.dtype.kind in "iu":
         return values.astype(str).astype(object)
     if values.dtype.kind == "b":
         return np.where(values, "true", "false").astype(object)
-    return np.array([value_key(value) for value in values], dtype=object)
+    codes, uniques = pd.factorize(values)
+    keys = np.array([value_key(value) for value in uniques], dtype=object)
+    return keys[codes]
 
 
 def plain(value: Any) -> Any:

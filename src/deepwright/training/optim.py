@@ -57,8 +57,10 @@ def lr_factor(step: int, options: ScheduleConfig, total_steps: int, steps_per_ep
 
 def build_schedule(
     optimizer: torch.optim.Optimizer, options: ScheduleConfig, total_steps: int, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step scheduler applying `lr_factor` to every parameter group."""
+) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """A per-step scheduler applying `lr_factor` to every parameter group; None for a constant rate."""
+    if options.type == "constant" and int(options.warmup_fraction * total_steps) == 0:
+        return None
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, options, total_steps, steps_per_epoch)
     )

@@ -40,7 +40,7 @@ class TrainState:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LambdaLR
+    schedule: torch.optim.lr_scheduler.LambdaLR | None  # None: a constant learning rate
     generator: torch.Generator
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
@@ -56,7 +56,7 @@ class TrainState:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "epoch": self.epoch,
@@ -73,7 +73,8 @@ class TrainState:
         """Continue from what `checkpoint` returned."""
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.schedule.load_state_dict(checkpoint["schedule"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(checkpoint["schedule"])
         self.generator.set_state(checkpoint["generator"])
         torch.set_rng_state(checkpoint["torch_rng"])
         for name in (
@@ -147,7 +148,8 @@ def fit(
                     if options.gradient_clip is not None:
                         nn.utils.clip_grad_norm_(model.parameters(), options.gradient_clip)
                     state.optimizer.step()
-                    state.schedule.step()
+                    if state.schedule is not None:
+                        state.schedule.step()
                     state.optimizer.zero_grad(set_to_none=True)
                     state.step += 1
                 running_loss += loss.detach() * rows
