@@ -100,6 +100,8 @@ def value_keys(values: np.ndarray) -> np.ndarray:
         return values.astype(str).astype(object)
     if values.dtype.kind == "b":
         return np.where(values, "true", "false").astype(object)
+    if len(values) <= 64:  # factorizing costs more than it saves on a few rows (a served request)
+        return np.array([value_key(value) for value in values], dtype=object)
     codes, uniques = pd.factorize(values)
     keys = np.array([value_key(value) for value in uniques], dtype=object)
     return keys[codes]

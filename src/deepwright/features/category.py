@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,10 +58,12 @@ class CategoryFeature:
         self.counts_: list[int] | None = None
         self.fill_: str | None = None
         self._class_weights: torch.Tensor | None = None
+        self._codes: dict[str, int] | None = None  # value key → code, built from the vocabulary on first use
 
     # -- preprocessing -----------------------------------------------------------------------------------
 
     def fit(self, values: np.ndarray) -> None:
+        self._codes = None
         missing = missing_mask(values)
         present = values[~missing]
         keys = value_keys(present)
@@ -95,8 +96,11 @@ class CategoryFeature:
                 raise ValueProblem(int(np.flatnonzero(missing)[0]), "value is missing and missing.strategy is 'error'")
             keys[missing] = self.fill_
         keys[~missing] = value_keys(values[~missing])
-        codes = pd.Categorical(keys, categories=self.vocabulary_).codes.astype(np.int64)
-        return codes + 1 if self.role == "input" else codes  # input: unknown → 0; output: unseen class → -1
+        if self._codes is None:
+            offset = 1 if self.role == "input" else 0  # input: unknown → 0; output: unseen class → -1
+            self._codes = {key: index + offset for index, key in enumerate(self.vocabulary_)}
+        unknown = 0 if self.role == "input" else -1
+        return np.fromiter((self._codes.get(key, unknown) for key in keys), dtype=np.int64, count=len(keys))
 
     def state(self) -> dict[str, Any]:
         return {
@@ -108,6 +112,7 @@ class CategoryFeature:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.vocabulary_, self.labels_ = state["vocabulary"], state["labels"]
+        self._codes = None
         self.counts_, self.fill_ = state["counts"], state["fill"]
 
     def width(self) -> int:

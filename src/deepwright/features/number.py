@@ -32,6 +32,10 @@ def to_float(values: np.ndarray) -> np.ndarray:
     """
     if values.dtype.kind in "fiub":
         return values.astype(np.float64)
+    try:
+        return values.astype(np.float64)  # numbers, numeric strings and None (→ NaN): the common case
+    except (TypeError, ValueError):
+        pass
     missing = missing_mask(values)
     filled = np.where(missing, np.nan, values)
     try:
@@ -82,9 +86,11 @@ class NumberFeature:
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         numbers = self._checked_numbers(values)
-        missing = np.isnan(numbers)
         if self.role == "output":
             return ((numbers - self.center_) / self.scale_).astype(np.float32)
+        missing = np.isnan(numbers)
+        if not self.options.missing.indicator and not missing.any():  # the common case, kept short
+            return ((self._shape(numbers) - self.center_) / self.scale_).astype(np.float32)[:, None]
         if missing.any():
             if self.options.missing.strategy == "error":
                 raise ValueProblem(int(np.flatnonzero(missing)[0]), "value is missing and missing.strategy is 'error'")
@@ -127,6 +133,8 @@ class NumberFeature:
 
     def _checked_numbers(self, values: np.ndarray) -> np.ndarray:
         numbers = to_float(values)
+        if np.isfinite(numbers).all():
+            return numbers
         infinite = np.isinf(numbers)
         if infinite.any():
             position = int(np.flatnonzero(infinite)[0])

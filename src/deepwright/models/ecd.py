@@ -45,7 +45,8 @@ class ECD(nn.Module):
 @torch.inference_mode()
 def predict_logits(model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int = 1024) -> dict:
     """Run `model` in evaluation mode over all rows of `inputs`, `batch_size` rows at a time."""
-    model.eval()
+    if model.training:
+        model.eval()
     total = len(next(iter(inputs.values())))
     pieces: dict[str, list[torch.Tensor]] = {}
     for start in range(0, total, batch_size):
