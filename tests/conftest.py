@@ -1,0 +1,66 @@
+"""Shared fixtures: a fresh table, a model trained once per session, quiet runs, and the CLI run in-process.
+
+Everything is generated in the test process (no network, no downloads) and kept small so that the whole
+suite runs in well under three minutes on two CPU cores. Plain helpers live in `tests/helpers.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers import Outcome, Trained, make_config, make_frame, write_frame
+
+# The models here are tiny: one thread is faster than several fighting over two cores. Set before torch is
+# imported (it reads this once); the CLI subprocesses of tests/e2e inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    """A fresh copy of the default mixed-type table (120 rows)."""
+    return make_frame()
+
+
+@pytest.fixture
+def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip matplotlib in runs whose plots a test does not look at (they cost about a second each)."""
+    monkeypatch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """A pipeline trained once per session on `make_frame()` written as CSV (4 epochs).
+
+    Tests must not modify its run directory or bundle; copy them first.
+    """
+    import deepwright as dp
+
+    folder = tmp_path_factory.mktemp("trained")
+    data = write_frame(make_frame(), folder / "people.csv")
+    pipeline = dp.Pipeline.from_config(make_config(epochs=4))
+    result = pipeline.fit(data, output_dir=folder / "runs", run_name="people", progress=False)
+    return Trained(pipeline, result, data)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Outcome]:
+    """Run `deepwright ARGS…` in this process (`deepwright.cli.main`) from the folder `cwd`.
+
+    The same code path as the installed command without the cost of a new interpreter (torch alone takes
+    seconds to import); tests/e2e runs the real subprocess.
+    """
+    from deepwright.cli import main
+
+    def run(*args: object, cwd: Path) -> Outcome:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        status = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return Outcome(status, captured.out, captured.err)
+
+    return run

@@ -1,0 +1,191 @@
+"""Bundles: a round trip gives identical predictions; a changed, missing or foreign file is refused by name;
+nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import deepwright as dp
+from deepwright.deploy.bundle import BUNDLE_FORMAT, read_bundle, write_bundle
+from deepwright.errors import BundleError
+from tests.helpers import Trained, make_frame
+
+SOURCE = Path(dp.__file__).parent
+
+
+@pytest.fixture
+def bundle(trained: Trained, tmp_path: Path) -> Path:
+    """A private copy of the session's bundle, free to damage."""
+    return Path(shutil.copytree(trained.result.bundle_dir, tmp_path / "model"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_bundle_files_and_manifest(bundle: Path) -> None:
+    names = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    assert names == [
+        "config.json",
+        "manifest.json",
+        "metrics.json",
+        "plots/confusion_matrix_label.png",
+        "plots/learning_curves.png",
+        "preprocessing.json",
+        "weights.safetensors",
+    ]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["format"] == BUNDLE_FORMAT
+    assert manifest["format_version"] == 1
+    assert set(manifest["versions"]) >= {"deepwright", "torch", "numpy", "python"}
+    assert sorted(manifest["files"]) == [name for name in names if name != "manifest.json"]
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == sha256(bundle / name)
+        assert entry["bytes"] == (bundle / name).stat().st_size
+
+
+def test_bundle_is_data_only(bundle: Path) -> None:
+    for name in ("config.json", "preprocessing.json", "metrics.json", "manifest.json"):
+        json.loads((bundle / name).read_text())
+    tensors = load_file(bundle / "weights.safetensors")
+    assert tensors
+    assert all(isinstance(tensor, torch.Tensor) for tensor in tensors.values())
+    assert not any(p.suffix in (".pt", ".pkl", ".pickle", ".bin") for p in bundle.rglob("*"))
+
+
+def test_round_trip_gives_identical_predictions(trained: Trained, bundle: Path) -> None:
+    frame = make_frame(40, seed=5)
+    loaded = dp.load(bundle)
+    assert loaded.predict(frame).equals(trained.pipeline.predict(frame))
+    assert loaded.config == trained.pipeline.config
+    assert loaded.predictor.metrics == trained.result.metrics
+
+
+def test_saving_again_replaces_the_bundle_atomically(trained: Trained, tmp_path: Path) -> None:
+    target = tmp_path / "saved"
+    trained.pipeline.save(target)
+    trained.pipeline.save(target)
+    assert (target / "manifest.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]  # no staging or retired folders left
+    assert dp.load(target).predict(make_frame(5)).equals(trained.pipeline.predict(make_frame(5)))
+
+
+def test_a_changed_weight_file_is_refused(bundle: Path) -> None:
+    weights = bundle / "weights.safetensors"
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1.0
+    save_file(tensors, weights, metadata={"format": BUNDLE_FORMAT})
+    with pytest.raises(BundleError) as caught:
+        dp.load(bundle)
+    assert "weights.safetensors" in str(caught.value)
+    assert "sha256" in str(caught.value)
+
+
+def test_a_changed_preprocessing_file_is_refused(bundle: Path) -> None:
+    path = bundle / "preprocessing.json"
+    path.write_text(path.read_text().replace("Lyon", "Lyons"))
+    with pytest.raises(BundleError, match=r"preprocessing\.json.*sha256"):
+        read_bundle(bundle)
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "config.json", "plots/learning_curves.png"])
+def test_a_missing_file_is_refused_by_name(bundle: Path, name: str) -> None:
+    (bundle / name).unlink()
+    with pytest.raises(BundleError) as caught:
+        dp.load(bundle)
+    assert name.split("/")[-1] in str(caught.value)
+    assert "missing" in str(caught.value)
+
+
+def test_a_manifest_that_omits_a_required_file_is_refused(bundle: Path) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["files"]["weights.safetensors"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"does not list weights\.safetensors"):
+        read_bundle(bundle)
+
+
+def test_weights_that_do_not_fit_the_model_are_refused(bundle: Path) -> None:
+    weights = bundle / "weights.safetensors"
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = torch.zeros(1)
+    save_file(tensors, weights)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"]["weights.safetensors"]["sha256"] = sha256(weights)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="do not fit the model"):
+        dp.load(bundle)
+
+
+def test_not_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="no bundle here"):
+        dp.load(tmp_path / "nothing")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(BundleError, match="no bundle here"):
+        dp.load(tmp_path / "file.txt")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BundleError, match=r"manifest\.json"):
+        dp.load(empty)
+
+
+def test_a_foreign_manifest_is_refused(bundle: Path) -> None:
+    (bundle / "manifest.json").write_text(json.dumps({"format": "something-else", "files": {}}))
+    with pytest.raises(BundleError, match="not a deepwright bundle"):
+        read_bundle(bundle)
+    (bundle / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="cannot be read as JSON"):
+        read_bundle(bundle)
+
+
+def test_a_newer_format_asks_to_upgrade(bundle: Path) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="newer deepwright"):
+        read_bundle(bundle)
+
+
+def test_writing_over_a_folder_that_is_not_a_bundle_is_refused(trained: Trained, tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(BundleError, match="not a deepwright bundle"):
+        write_bundle(
+            folder,
+            config={},
+            preprocessing={},
+            model=trained.pipeline.predictor.model,
+            metrics={},
+        )
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_torch_load_is_never_used_without_weights_only() -> None:
+    """Every torch.load call in the package passes weights_only=True, and nothing imports pickle."""
+    calls = 0
+    for path in SOURCE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+                assert not any(m.split(".")[0] in ("pickle", "dill", "joblib") for m in modules), path
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load":
+                owner = node.func.value
+                if isinstance(owner, ast.Name) and owner.id == "torch":
+                    calls += 1
+                    keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+                    flag = keywords.get("weights_only")
+                    assert isinstance(flag, ast.Constant) and flag.value is True, f"{path}:{node.lineno}"
+    assert calls >= 1  # the checkpoint reader; if it moves, this test must still find it
