@@ -248,3 +248,25 @@ def test_trainer_config_errors_leave_no_run_directory(frame: pd.DataFrame, tmp_p
     with pytest.raises(ConfigError):
         dp.Pipeline.from_config(settings).fit(frame, output_dir=tmp_path / "runs", progress=False)
     assert list((tmp_path / "runs").glob("*")) == []
+
+
+@pytest.mark.usefixtures("no_plots")
+def test_bf16_trains_every_output_type(tmp_path: Path) -> None:
+    frame = make_frame(80, seed=6)
+    frame["band"] = np.where(frame["age"] > 45, "old", np.where(frame["age"] > 35, "mid", "young"))
+    config = {
+        "input_features": [{"name": "age", "type": "number"}, {"name": "city", "type": "category"}],
+        "output_features": [
+            {"name": TARGET, "type": "binary"},
+            {"name": "band", "type": "category"},
+            {"name": "income", "type": "number"},
+        ],
+        "combiner": {"layers": [8]},
+        "trainer": {"epochs": 2, "batch_size": 16, "precision": "bf16"},
+    }
+    pipeline = dp.Pipeline.from_config(config)
+    result = pipeline.fit(frame, output_dir=tmp_path, progress=False)
+    assert all(np.isfinite(record["train_loss"]) for record in result.history)
+    assert set(result.metrics["test"]) == {"loss", TARGET, "band", "income"}
+    prediction = pipeline.predict({"age": 50.0, "city": "Nice"})
+    assert {f"{TARGET}_prediction", "band_prediction", "income_prediction"} <= set(prediction)
