@@ -229,10 +229,6 @@ def test_missing_config_column_is_a_data_error_before_anything_is_written(frame:
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: a trainer ConfigError found after the run directory was created leaves it half-written",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "trainer",
     [

@@ -188,9 +188,6 @@ def test_empty_input_cells_train(cli: CLI, project: Path) -> None:
     assert (project / "runs" / "people" / "model" / "manifest.json").is_file()
 
 
-@pytest.mark.xfail(
-    reason="BUG: an unknown early-stopping metric is found after the run directory was created", strict=True
-)
 def test_unknown_early_stopping_metric_writes_nothing(cli: CLI, project: Path) -> None:
     write_config(project / "config.yaml", make_config(epochs=1, early_stopping={"metric": "val_acc"}))
     message = train(cli, project)
@@ -308,9 +305,6 @@ def test_resume_of_a_folder_that_is_not_a_run(cli: CLI, project: Path) -> None:
     assert "not found" in assert_user_error(completed)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a run name with a path separator crashes (FileNotFoundError) or escapes --output", strict=True
-)
 @pytest.mark.parametrize("name", ["exp/one", "../escaped"])
 @pytest.mark.usefixtures("no_plots")
 def test_run_name_stays_inside_the_output_folder(cli: CLI, project: Path, name: str) -> None:

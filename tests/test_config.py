@@ -119,10 +119,6 @@ def test_missing_feature_type_lists_choices() -> None:
     assert "number" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: an encoder without 'type' is refused although 'embedding' is its documented default",
-    strict=True,
-)
 def test_encoder_type_defaults_to_embedding_when_options_are_given() -> None:
     config = load_config(with_(input_features=[{"name": "c", "type": "category", "encoder": {"size": 8}}]))
     assert config.input_features[0].encoder.type == "embedding"

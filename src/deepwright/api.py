@@ -27,13 +27,14 @@ from deepwright.data.io import Table, read_table
 from deepwright.data.split import SPLIT_NAMES, Split, split_rows
 from deepwright.errors import DataError, NotFittedError
 
-__all__ = ["Pipeline", "TrainResult", "load"]
+__all__ = ["Pipeline", "TrainResult", "load", "read_run_json"]
 
 
 @dataclass
 class TrainResult:
     """What a training run produced and where it put it."""
 
+    source: str
     run_dir: Path
     bundle_dir: Path
     metrics: dict[str, Any]
@@ -82,7 +83,7 @@ class Pipeline:
 
         from deepwright.features.featureset import FeatureSet
         from deepwright.training.checkpoint import load_checkpoint
-        from deepwright.training.trainer import create_state, fit
+        from deepwright.training.trainer import check_options, create_state, fit
 
         started = time.perf_counter()
         options = self.config.trainer
@@ -93,7 +94,7 @@ class Pipeline:
         features = FeatureSet(self.config)
         run_dir = Path(resume_from) if resume_from is not None else None
         if run_dir is not None:
-            features.load_state(json.loads((run_dir / "preprocessing.json").read_text(encoding="utf-8")))
+            features.load_state(read_run_json(run_dir, "preprocessing.json"))
         else:
             columns, row_numbers = prepared.columns("train")
             features.fit(columns, row_numbers=row_numbers, source=table.source)
@@ -104,11 +105,16 @@ class Pipeline:
         model.to(device)
         tables = {name: {key: tensor.to(device) for key, tensor in split.items()} for name, split in tables.items()}
 
-        if run_dir is None:
-            run_dir = _new_run_dir(Path(output_dir), run_name or self.config.name or _stem(table.source))
-            _write_run_start(run_dir, self.config, features, table, prepared)
         state = create_state(model, options, len(prepared.split.train))
-        if resume_from is not None and options.checkpoint:
+
+        def validate(model: Any, split: dict) -> dict[str, float]:
+            return _flat_metrics(features, model, split, options.eval_batch_size)
+
+        check_options(state, tables["validation"] or None, options, validate)  # before anything is written
+        if run_dir is None:
+            run_dir = _new_run_dir(Path(output_dir), _safe_name(run_name or self.config.name or table.source))
+            _write_run_start(run_dir, self.config, features, table, prepared)
+        else:
             state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
         fit(
             state,
@@ -116,7 +122,7 @@ class Pipeline:
             tables["validation"] or None,
             options=options,
             loss_fn=features.loss,
-            validate=lambda model, split: _flat_metrics(features, model, split, options.eval_batch_size),
+            validate=validate,
             log_path=run_dir / "log.jsonl",
             checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
             progress=progress,
@@ -137,6 +143,7 @@ class Pipeline:
 
         write_json(run_dir / "metrics.json", metrics)
         result = TrainResult(
+            source=table.source,
             run_dir=run_dir,
             bundle_dir=bundle_dir,
             metrics=metrics,
@@ -152,7 +159,7 @@ class Pipeline:
             write_report(
                 run_dir / "report.md",
                 title=f"deepwright run {run_dir.name}",
-                summary=_summary_lines(result, table.source),
+                summary=_summary_lines(result),
                 table=format_metrics_table(metrics, self.output_types()),
                 images=[plot.relative_to(run_dir).as_posix() for plot in plots],
             )
@@ -297,23 +304,29 @@ def _device(choice: str) -> Any:
     return torch.device(choice)
 
 
-def _stem(source: str) -> str:
-    name = Path(source).name
-    for suffix in (
-        ".gz",
-        ".bz2",
-        ".zst",
-        ".csv",
-        ".tsv",
-        ".tab",
-        ".parquet",
-        ".pq",
-        ".jsonl",
-        ".ndjson",
-        ".json",
-    ):
+_DATA_SUFFIXES = (".gz", ".bz2", ".zst", ".csv", ".tsv", ".tab", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+
+
+def _safe_name(source: str) -> str:
+    """A file or folder name from a data path or a run name: its last part, without data suffixes, with
+    anything but letters, digits, '-', '_' and inner dots replaced, so it cannot leave its folder.
+
+    >>> _safe_name("data/titanic.csv"), _safe_name("../escaped"), _safe_name("exp/one")
+    ('titanic', 'escaped', 'one')
+    """
+    name = Path(str(source).replace("\\", "/")).name
+    for suffix in _DATA_SUFFIXES:
         name = name.removesuffix(suffix)
-    return "".join(character if character.isalnum() or character in "-_." else "_" for character in name) or "run"
+    name = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
+    return name.strip(".") or "run"
+
+
+def read_run_json(run_dir: Path, name: str) -> Any:
+    """A JSON file of a run directory (run.json, preprocessing.json…), or a `DataError` if it is not a run."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise DataError(f"not found; {run_dir} is not a run directory written by 'deepwright train'", source=str(path))
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _new_run_dir(output_dir: Path, name: str) -> Path:
@@ -361,14 +374,15 @@ def _write_plots(run_dir: Path, history: list[dict], metrics: dict[str, Any]) ->
     for output, results in (metrics.get(split) or {}).items():
         if isinstance(results, dict) and "confusion_matrix" in results:
             matrix = results["confusion_matrix"]
-            path = run_dir / "plots" / f"confusion_matrix_{_stem(output)}.png"
+            path = run_dir / "plots" / f"confusion_matrix_{_safe_name(output)}.png"
             plot_confusion_matrix(matrix["labels"], matrix["counts"], f"{output} ({split})", path)
             plots.append(path)
     return plots
 
 
-def _summary_lines(result: TrainResult, source: str) -> list[str]:
-    lines = [f"data: {source} — {result.cleaning.summary()}"]
+def _summary_lines(result: TrainResult) -> list[str]:
+    """What a run did, in a few lines: data and cleaning, split sizes, epochs and time."""
+    lines = [f"data: {result.source} — {result.cleaning.summary()}"]
     lines.append("split: " + ", ".join(f"{name} {count}" for name, count in result.split_sizes.items()))
     epochs = len(result.history)
     stop = f", stopped early; best epoch {result.best_epoch}" if result.stopped_early else ""

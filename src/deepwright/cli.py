@@ -113,13 +113,12 @@ def _init(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from deepwright.api import Pipeline
+    from deepwright.api import Pipeline, read_run_json
 
     if args.resume:
         run_dir = Path(args.resume)
-        config = _run_file(run_dir, "config.yaml")
-        data = args.data or _run_data(run_dir)
-        pipeline = Pipeline.from_config(config)
+        data = args.data or read_run_json(run_dir, "run.json")["data"]
+        pipeline = Pipeline.from_config(run_dir / "config.yaml")
         result = pipeline.fit(data, resume_from=run_dir, progress=not args.quiet)
     else:
         _require(args, "config", "data")
@@ -213,7 +212,7 @@ def _print_result(pipeline: Any, result: Any) -> None:
     from deepwright.api import _summary_lines
     from deepwright.evaluation.report import format_metrics_table
 
-    for line in _summary_lines(result, str(result.run_dir)):
+    for line in _summary_lines(result):
         print(line)
     if result.metrics:
         print(format_metrics_table(result.metrics, pipeline.output_types()))
@@ -234,21 +233,6 @@ def _require(args: argparse.Namespace, *names: str) -> None:
     missing = [f"--{name}" for name in names if not getattr(args, name)]
     if missing:
         raise ConfigError(f"{args.handler.__name__.strip('_')} needs {' and '.join(missing)}")
-
-
-def _run_file(run_dir: Path, name: str) -> Path:
-    from deepwright.errors import DataError
-
-    path = run_dir / name
-    if not path.is_file():
-        raise DataError(f"{path}: not found; --resume takes a run directory written by 'deepwright train'")
-    return path
-
-
-def _run_data(run_dir: Path) -> str:
-    import json
-
-    return json.loads(_run_file(run_dir, "run.json").read_text(encoding="utf-8"))["data"]
 
 
 if __name__ == "__main__":

@@ -46,6 +46,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _with_default_type(data: Any, key: str, default: str) -> Any:
+    """`data` with `type: default` filled into the mapping under `key` when it names no type."""
+    if isinstance(data, dict) and isinstance(data.get(key), dict) and "type" not in data[key]:
+        return {**data, key: {"type": default, **data[key]}}
+    return data
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Features
 
@@ -129,6 +136,11 @@ class CategoryFeatureConfig(Strict):
         default=None, description="output only: 'balanced' weighs classes by inverse frequency"
     )
     top_k: int = Field(default=3, ge=1, description="output only: k of the top-k accuracy metric")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_encoder_type(cls, data: Any) -> Any:
+        return _with_default_type(data, "encoder", "embedding")
 
 
 FeatureConfig = Annotated[
@@ -224,13 +236,23 @@ class OptimizerConfig(Strict):
 
 
 class ScheduleConfig(Strict):
-    """The learning-rate schedule, stepped once per optimizer step."""
+    """The learning-rate schedule: constant, step, cosine (stepped per optimizer step, after an optional linear
+    warm-up), or plateau (multiplied by gamma when the validation metric stalls, checked once per epoch)."""
 
-    type: Literal["constant", "step", "cosine"] = "constant"
+    type: Literal["constant", "step", "cosine", "plateau"] = "constant"
     warmup_fraction: float = Field(default=0.0, ge=0, lt=1, description="linear warm-up over this share of steps")
     step_epochs: int = Field(default=10, gt=0, description="step: multiply by gamma every this many epochs")
-    gamma: float = Field(default=0.1, gt=0, le=1, description="step only")
-    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine: final lr as a share of lr")
+    gamma: float = Field(default=0.1, gt=0, le=1, description="step and plateau: the factor applied to lr")
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine and plateau: lowest lr as a share of lr")
+    plateau_epochs: int = Field(
+        default=3, gt=0, description="plateau: epochs without gain in the early-stopping metric (or val_loss)"
+    )
+
+    @model_validator(mode="after")
+    def _plateau_has_no_warmup(self) -> ScheduleConfig:
+        if self.type == "plateau" and self.warmup_fraction > 0:
+            raise ValueError("the plateau schedule has no warm-up; set warmup_fraction to 0")
+        return self
 
 
 class EarlyStoppingConfig(Strict):
@@ -271,7 +293,9 @@ class Config(Strict):
     """A model and how to train it: inputs → encoders → combiner → heads → outputs."""
 
     model_type: Literal["ecd"] = "ecd"
-    name: str | None = Field(default=None, description="run name; unset: the data file's name and a time stamp")
+    name: str | None = Field(
+        default=None, description="run name; unset: the data file's name (then -2, -3… when taken)"
+    )
     input_features: list[FeatureConfig] = Field(min_length=1)
     output_features: list[FeatureConfig] = Field(min_length=1)
     combiner: CombinerConfig = ConcatCombinerConfig()
@@ -282,9 +306,7 @@ class Config(Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_combiner_type(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("combiner"), dict) and "type" not in data["combiner"]:
-            data = {**data, "combiner": {"type": "concat", **data["combiner"]}}
-        return data
+        return _with_default_type(data, "combiner", "concat")
 
     @model_validator(mode="after")
     def _names_and_roles(self) -> Config:
@@ -395,6 +417,11 @@ def _describe(issue: dict) -> str:
         return f"{path}: missing key 'type'; choices: {', '.join(str(tag) for tag in tags)}"
     if kind == "missing":
         return f"{path}: missing required key"
+    if kind == "literal_error":
+        choices = [choice.strip(" '") for choice in issue["ctx"]["expected"].replace(" or ", ", ").split(",")]
+        close = difflib.get_close_matches(str(issue.get("input")), choices, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{path}: {issue.get('input')!r} is not a choice; {hint}choices: {', '.join(choices)}"
     received = issue.get("input")
     shown = "" if isinstance(received, (dict, list)) else f" (got {received!r})"
     message = issue["msg"].removeprefix("Value error, ")

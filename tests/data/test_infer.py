@@ -69,7 +69,6 @@ def test_left_out_columns_get_a_note(table: pd.DataFrame) -> None:
         assert any(note.startswith(f"left out {column!r}") and reason in note for note in notes), column
 
 
-@pytest.mark.xfail(reason="BUG: the note shows numpy 2's repr 'np.int64(7)' instead of the value 7", strict=True)
 def test_single_value_note_shows_the_plain_value(table: pd.DataFrame) -> None:
     notes = infer_config(read_table(table), "price").notes
     assert "left out 'constant': a single value (7)" in notes

@@ -75,16 +75,12 @@ def test_extra_columns_are_ignored(model: dp.Pipeline) -> None:
     assert model.predict({**ROW, "unrelated": "x", TARGET: "low"}) == model.predict(ROW)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a DataFrame's predictions come back on a fresh 0..n-1 index, not the input's", strict=True
-)
 def test_data_frame_predictions_keep_the_input_index(model: dp.Pipeline, rows: pd.DataFrame) -> None:
     shuffled = rows.sample(frac=1.0, random_state=0)
     predictions = model.predict(shuffled)
     assert predictions.index.equals(shuffled.index)
 
 
-@pytest.mark.xfail(reason="BUG: an empty DataFrame raises KeyError instead of giving an empty result", strict=True)
 def test_an_empty_data_frame_gives_an_empty_result(model: dp.Pipeline, rows: pd.DataFrame) -> None:
     predictions = model.predict(rows.iloc[:0])
     assert isinstance(predictions, pd.DataFrame)

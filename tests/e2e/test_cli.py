@@ -150,9 +150,6 @@ def test_train_writes_a_run_directory(flow: Flow) -> None:
     assert set(json.loads((flow.run_dir / "metrics.json").read_text())) == {"validation", "test"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: the CLI's summary line says 'data: <run directory>' instead of the data file", strict=True
-)
 def test_train_summary_names_the_data_file(flow: Flow) -> None:
     data_line = next(line for line in flow.train.stdout.splitlines() if line.startswith("data: "))
     assert "people.csv" in data_line

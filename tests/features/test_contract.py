@@ -135,10 +135,6 @@ def test_fit_relearns_from_scratch(kind: str, role: str) -> None:
     assert json.dumps(feature.state(), sort_keys=True) == first
 
 
-@pytest.mark.xfail(
-    reason="BUG: transform before fit fails with a TypeError deep inside, not NotFittedError (STYLE rule 3)",
-    strict=True,
-)
 @pytest.mark.parametrize(("kind", "role"), CASES)
 def test_transform_before_fit_says_to_fit(kind: str, role: str) -> None:
     _, later = samples(kind, role)

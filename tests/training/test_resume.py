@@ -116,7 +116,6 @@ def test_resume_needs_a_checkpoint(data: pd.DataFrame, tmp_path: Path) -> None:
         fit(config(2), data, tmp_path, resume_from=result.run_dir)
 
 
-@pytest.mark.xfail(reason="BUG: resume_from a folder that is not a run raises FileNotFoundError", strict=True)
 def test_resume_from_a_folder_that_is_not_a_run(data: pd.DataFrame, tmp_path: Path) -> None:
     from deepwright.errors import DeepwrightError
 

@@ -266,10 +266,6 @@ def test_every_schedule_runs_and_sets_the_rate(schedule: dict) -> None:
         assert actual == [0.01] * 6
 
 
-@pytest.mark.xfail(
-    reason="BUG: the schedule plans batches // accumulation steps an epoch; the loop takes a different number",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("rows", "accumulation"),
     [(64, 3), (65, 1)],  # 4 batches in groups of 3 → 2 steps; 65 rows → 4 batches (the last row joins)

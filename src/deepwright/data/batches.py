@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import torch
 
-__all__ = ["TensorTable", "iterate_batches", "num_rows", "to_tensors"]
+__all__ = ["TensorTable", "batch_bounds", "iterate_batches", "num_rows", "to_tensors"]
 
 TensorTable = dict[str, torch.Tensor]
 
@@ -41,9 +41,17 @@ def iterate_batches(
     if generator is not None:
         order = torch.randperm(total, generator=generator).to(next(iter(table.values())).device)
         table = {name: tensor[order] for name, tensor in table.items()}
+    for start, end in batch_bounds(total, batch_size):
+        yield {name: tensor[start:end] for name, tensor in table.items()}
+
+
+def batch_bounds(total: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, end) of each batch of `total` rows; a final single row joins the batch before it.
+
+    >>> batch_bounds(5, 2)
+    [(0, 2), (2, 5)]
+    """
     starts = list(range(0, total, batch_size))
     if len(starts) > 1 and total - starts[-1] == 1:
         starts.pop()
-    ends = [*starts[1:], total]
-    for start, end in zip(starts, ends):
-        yield {name: tensor[start:end] for name, tensor in table.items()}
+    return list(zip(starts, [*starts[1:], total]))

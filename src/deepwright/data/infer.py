@@ -25,7 +25,9 @@ __all__ = ["Inference", "infer_column_type", "infer_config", "infer_target_type"
 _IDENTIFIER_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|Id$|ID$", re.IGNORECASE)
 MAX_CATEGORY_SHARE = 0.5  # a string column with more distinct values than this share of rows is not a category
 MAX_TARGET_CLASSES = 20  # an integer target with at most this many values is a classification target
-TARGET_STEPS = 3000  # optimizer steps a small table's default run should get at least
+TARGET_STEPS = 20_000  # optimizer steps a default run plans for, within the epoch bounds below
+MIN_EPOCHS, MAX_EPOCHS = 20, 300
+SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled
 BATCH_SIZE = 32
 
 
@@ -60,6 +62,9 @@ def infer_config(table: Table, target: str) -> Inference:
             notes.append(f"left out {column!r}: {reason}")
         else:
             inputs.append({"name": str(column), "type": kind})
+            if kind == "number" and _is_skewed(frame[column].to_numpy()):
+                inputs[-1]["normalization"] = "log"
+                notes.append(f"log-scaled {column!r}: non-negative and skewed")
     if not inputs:
         raise DataError("no usable input columns besides the target; add feature columns", source=table.source)
     rows = int((~missing_mask(target_values)).sum())
@@ -90,14 +95,15 @@ def infer_config(table: Table, target: str) -> Inference:
 
 
 def training_schedule(train_rows: int) -> tuple[int, int]:
-    """(epochs, patience): enough epochs for about `TARGET_STEPS` steps at batch 32, between 10 and 300.
+    """(epochs, patience): about `TARGET_STEPS` steps at batch 32, within the epoch bounds; early stopping
+    ends most runs well before the last epoch.
 
     >>> training_schedule(455), training_schedule(30000)
-    ((200, 20), (10, 3))
+    ((300, 20), (22, 5))
     """
     steps_per_epoch = max(1, math.ceil(train_rows / BATCH_SIZE))
-    epochs = int(min(300, max(10, math.ceil(TARGET_STEPS / steps_per_epoch))))
-    patience = int(min(20, max(3, epochs // 10)))
+    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps_per_epoch))))
+    patience = int(min(20, max(5, epochs // 10)))
     return epochs, patience
 
 
@@ -123,7 +129,8 @@ def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
         return None, "every value is missing"
     uniques = pd.unique(present)
     if len(uniques) == 1:
-        return None, f"a single value ({uniques[0]!r})"
+        only = uniques[0].item() if isinstance(uniques[0], np.generic) else uniques[0]
+        return None, f"a single value ({only!r})"
     if len(uniques) == 2:
         return "binary", "two values"
     numbers = pd.to_numeric(pd.Series(present), errors="coerce")
@@ -137,6 +144,15 @@ def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
     if len(uniques) > MAX_CATEGORY_SHARE * len(present) and len(uniques) > 20:
         return None, f"identifier-like or free text ({len(uniques)} distinct values in {len(present)} rows)"
     return "category", f"{len(uniques)} distinct values"
+
+
+def _is_skewed(values: np.ndarray) -> bool:
+    """Whether a number column is non-negative with a long right tail (sample skewness above `SKEWED`)."""
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=np.float64)
+    if len(numbers) < 3 or numbers.min() < 0 or numbers.std() == 0:
+        return False
+    skewness = np.mean((numbers - numbers.mean()) ** 3) / numbers.std() ** 3
+    return bool(skewness > SKEWED)
 
 
 def _split_column(frame: pd.DataFrame) -> str | None:

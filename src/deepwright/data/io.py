@@ -95,6 +95,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise DataError("permission denied; make the file readable", source=str(path)) from None
     except Exception as error:  # every parser has its own exception types; all mean "cannot read this file"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = reason if len(reason) <= 120 else reason[:117] + "…"
         raise DataError(
             f"cannot be read as {kind.upper()} ({reason}); check the file's format", source=str(path)
         ) from None

@@ -58,7 +58,8 @@ class Predictor:
         if isinstance(rows, list) and all(isinstance(row, dict) for row in rows):
             return self._predict_records(rows)
         table = read_table(rows)
-        return pd.DataFrame(self.predict_columns(*self.table_columns(table)), index=table.frame.index)
+        index = rows.index if isinstance(rows, pd.DataFrame) else table.frame.index
+        return pd.DataFrame(self.predict_columns(*self.table_columns(table)), index=index)
 
     def table_columns(self, table: Table) -> tuple[Columns, np.ndarray, str]:
         """The input columns of `table` with their row numbers and source, checking every input is present."""

@@ -21,7 +21,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-__all__ = ["Feature", "Role", "ValueProblem", "plain", "value_key", "value_keys"]
+from deepwright.errors import NotFittedError
+
+__all__ = ["Feature", "Role", "ValueProblem", "check_is_fitted", "plain", "value_key", "value_keys"]
 
 Role = Literal["input", "output"]
 _WHOLE_NUMBER_WITH_ZEROS = re.compile(r"-?\d+\.0+")
@@ -72,6 +74,15 @@ class Feature(Protocol):
 
     def postprocess(self, logits: np.ndarray) -> dict[str, np.ndarray]:
         """Output: logits → result columns (label, probabilities or value), named after the feature."""
+
+
+def check_is_fitted(feature: Any, attribute: str) -> None:
+    """Raise `NotFittedError` when `feature` has not learned `attribute` yet, saying what to call first."""
+    if getattr(feature, attribute) is None:
+        raise NotFittedError(
+            f"{type(feature).__name__} {feature.name!r} has no fitted state; call fit(values) on the training "
+            "column first, or load_state(state)"
+        )
 
 
 def value_key(value: Any) -> str:

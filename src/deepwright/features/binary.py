@@ -16,7 +16,7 @@ from torch import nn
 from deepwright.config import BinaryFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.evaluation.metrics import confusion
-from deepwright.features.base import Role, ValueProblem, plain, value_key, value_keys
+from deepwright.features.base import Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
 from deepwright.models.blocks import ScalarHead
 from deepwright.registry import FEATURES, METRICS
 
@@ -65,6 +65,7 @@ class BinaryFeature:
             self.fill_ = float(order.index(int(np.argmax(counts))))
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "keys_")
         missing = missing_mask(values)
         if self.role == "output":
             return self._encode(values)
@@ -84,6 +85,7 @@ class BinaryFeature:
         self.keys_, self.labels_, self.fill_ = state["keys"], state["labels"], state["fill"]
 
     def width(self) -> int:
+        check_is_fitted(self, "keys_")
         return 2 if self.options.missing.indicator else 1
 
     def build_encoder(self) -> nn.Module:
@@ -131,6 +133,10 @@ class BinaryFeature:
 
     def _encode(self, values: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         keys = value_keys(values)
+        if self.keys_ == ["0", "1"]:  # a 0/1 column also takes true/false (JSON booleans), and the reverse
+            keys = np.where(keys == "true", "1", np.where(keys == "false", "0", keys))
+        elif self.keys_ == ["false", "true"]:
+            keys = np.where(keys == "1", "true", np.where(keys == "0", "false", keys))
         positive = keys == self.keys_[1]
         unknown = ~positive & (keys != self.keys_[0])
         if unknown.any():

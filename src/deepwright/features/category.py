@@ -18,7 +18,7 @@ from torch import nn
 from deepwright.config import CategoryFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.evaluation.metrics import confusion
-from deepwright.features.base import Role, ValueProblem, plain, value_key, value_keys
+from deepwright.features.base import Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
 from deepwright.models.blocks import OneHot
 from deepwright.registry import FEATURES, METRICS
 
@@ -89,6 +89,7 @@ class CategoryFeature:
         self.counts_ = [int(counts[index]) for index in kept]
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "vocabulary_")
         missing = missing_mask(values)
         keys = np.empty(len(values), dtype=object)
         if missing.any():
@@ -116,6 +117,7 @@ class CategoryFeature:
         self.counts_, self.fill_ = state["counts"], state["fill"]
 
     def width(self) -> int:
+        check_is_fitted(self, "vocabulary_")
         if self.options.encoder.type == "onehot":
             return len(self.vocabulary_) + 1
         return self.options.encoder.size or default_embedding_size(len(self.vocabulary_) + 1)

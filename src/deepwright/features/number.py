@@ -17,7 +17,7 @@ from torch import nn
 
 from deepwright.config import NumberFeatureConfig
 from deepwright.data.clean import missing_mask
-from deepwright.features.base import Role, ValueProblem
+from deepwright.features.base import Role, ValueProblem, check_is_fitted
 from deepwright.models.blocks import ScalarHead
 from deepwright.registry import FEATURES, METRICS
 
@@ -85,6 +85,7 @@ class NumberFeature:
             self.center_, self.scale_ = float(scaled.mean()), _nonzero(float(scaled.std()))
 
     def transform(self, values: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "center_")
         numbers = self._checked_numbers(values)
         if self.role == "output":
             return ((numbers - self.center_) / self.scale_).astype(np.float32)
@@ -107,6 +108,7 @@ class NumberFeature:
         self.fill_, self.center_, self.scale_ = state["fill"], state["center"], state["scale"]
 
     def width(self) -> int:
+        check_is_fitted(self, "center_")
         return 2 if self.options.missing.indicator else 1
 
     def build_encoder(self) -> nn.Module:

@@ -49,7 +49,7 @@ def predict_logits(model: nn.Module, inputs: dict[str, torch.Tensor], batch_size
         model.eval()
     total = len(next(iter(inputs.values())))
     pieces: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, total, batch_size):
+    for start in range(0, max(total, 1), batch_size):  # no rows still runs once, giving empty logits
         batch = {name: tensor[start : start + batch_size] for name, tensor in inputs.items()}
         for name, logits in model(batch).items():
             pieces.setdefault(name, []).append(logits.float())

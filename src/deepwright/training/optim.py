@@ -56,9 +56,24 @@ def lr_factor(step: int, options: ScheduleConfig, total_steps: int, steps_per_ep
 
 
 def build_schedule(
-    optimizer: torch.optim.Optimizer, options: ScheduleConfig, total_steps: int, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LambdaLR | None:
-    """A per-step scheduler applying `lr_factor` to every parameter group; None for a constant rate."""
+    optimizer: torch.optim.Optimizer,
+    options: ScheduleConfig,
+    total_steps: int,
+    steps_per_epoch: int,
+    *,
+    minimize: bool = True,
+) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
+    """A per-step scheduler applying `lr_factor` to every parameter group, a per-epoch `ReduceLROnPlateau`
+    for 'plateau' (minimising or maximising the watched metric), or None for a constant rate."""
+    if options.type == "plateau":
+        base_lr = optimizer.param_groups[0]["lr"]
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min" if minimize else "max",
+            factor=options.gamma,
+            patience=options.plateau_epochs - 1,
+            min_lr=base_lr * options.min_lr_ratio,
+        )
     if options.type == "constant" and int(options.warmup_fraction * total_steps) == 0:
         return None
     return torch.optim.lr_scheduler.LambdaLR(

@@ -21,13 +21,13 @@ import torch
 from torch import nn
 
 from deepwright.config import TrainerConfig
-from deepwright.data.batches import TensorTable, iterate_batches, num_rows
+from deepwright.data.batches import TensorTable, batch_bounds, iterate_batches, num_rows
 from deepwright.errors import ConfigError
 from deepwright.evaluation.metrics import lower_is_better
 from deepwright.training.checkpoint import save_checkpoint
 from deepwright.training.optim import build_optimizer, build_schedule
 
-__all__ = ["TrainState", "create_state", "fit"]
+__all__ = ["TrainState", "check_options", "create_state", "fit"]
 
 LossFunction = Callable[[dict[str, torch.Tensor], TensorTable], torch.Tensor]
 # (model, table) → flat metrics such as {"loss": 0.31, "accuracy": 0.9}; fit prefixes them with "val_".
@@ -40,7 +40,7 @@ class TrainState:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LambdaLR | None  # None: a constant learning rate
+    schedule: Any  # a per-step LambdaLR, a per-epoch ReduceLROnPlateau, or None for a constant rate
     generator: torch.Generator
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
@@ -92,10 +92,16 @@ class TrainState:
 
 def create_state(model: nn.Module, options: TrainerConfig, num_train_rows: int) -> TrainState:
     """A fresh state: optimizer, per-step schedule over the planned steps, and a seeded shuffling generator."""
-    batches_per_epoch = math.ceil(num_train_rows / options.batch_size)
-    steps_per_epoch = max(1, batches_per_epoch // options.gradient_accumulation)
+    batches_per_epoch = len(batch_bounds(num_train_rows, options.batch_size))
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / options.gradient_accumulation))
     optimizer = build_optimizer(model, options.optimizer)
-    schedule = build_schedule(optimizer, options.schedule, steps_per_epoch * options.epochs, steps_per_epoch)
+    schedule = build_schedule(
+        optimizer,
+        options.schedule,
+        steps_per_epoch * options.epochs,
+        steps_per_epoch,
+        minimize=_minimize(options)[1],
+    )
     generator = torch.Generator().manual_seed(options.seed)
     return TrainState(model=model, optimizer=optimizer, schedule=schedule, generator=generator)
 
@@ -117,18 +123,11 @@ def fit(
     Each epoch: shuffle, step through batches, validate, log one JSON line, check early stopping, and save a
     checkpoint. With early stopping the best epoch's weights are restored at the end.
     """
+    check_options(state, validation, options, validate)
     stopping = options.early_stopping
-    if stopping is not None and not validation:
-        raise ConfigError(
-            "trainer.early_stopping needs validation rows; give preprocessing.split.fractions a validation "
-            "share, or remove trainer.early_stopping"
-        )
+    plateau = isinstance(state.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)
     model = state.model
-    if stopping is not None:
-        _check_metric_name(stopping.metric, model, validation, validate)
-    minimize = stopping is not None and (
-        stopping.mode == "min" or (stopping.mode == "auto" and lower_is_better(stopping.metric))
-    )
+    watched, minimize = _minimize(options)
     autocast = _autocast(options.precision, next(model.parameters()).device)
     reporter = _Reporter(options.epochs, num_rows(train), enabled=progress)
     accumulation = options.gradient_accumulation
@@ -148,7 +147,7 @@ def fit(
                     if options.gradient_clip is not None:
                         nn.utils.clip_grad_norm_(model.parameters(), options.gradient_clip)
                     state.optimizer.step()
-                    if state.schedule is not None:
+                    if state.schedule is not None and not plateau:
                         state.schedule.step()
                     state.optimizer.zero_grad(set_to_none=True)
                     state.step += 1
@@ -167,8 +166,10 @@ def fit(
             }
             if validation:
                 record.update({f"val_{name}": value for name, value in validate(model, validation).items()})
+            if plateau:
+                state.schedule.step(record[watched])
             if stopping is not None:
-                _early_stopping_step(state, record[stopping.metric], minimize, stopping.min_delta, stopping.patience)
+                _early_stopping_step(state, record[watched], minimize, stopping.min_delta, stopping.patience)
             state.history.append(record)
             reporter.end_epoch(record)
             if log_path is not None:
@@ -179,6 +180,33 @@ def fit(
     if stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return state
+
+
+def check_options(
+    state: TrainState, validation: TensorTable | None, options: TrainerConfig, validate: ValidateFunction
+) -> None:
+    """Raise a `ConfigError` before any training when the options cannot work with this data: early stopping
+    or the plateau schedule without validation rows, or a watched metric this model does not compute."""
+    stopping = options.early_stopping
+    plateau = options.schedule.type == "plateau"
+    for needed, key in ((stopping is not None, "trainer.early_stopping"), (plateau, "the plateau schedule")):
+        if needed and not validation:
+            raise ConfigError(
+                f"{key} needs validation rows; give preprocessing.split.fractions a validation share, "
+                "or choose another option"
+            )
+    if stopping is not None or plateau:
+        _check_metric_name(_minimize(options)[0], state.model, validation, validate)
+
+
+def _minimize(options: TrainerConfig) -> tuple[str, bool]:
+    """The validation metric that early stopping and the plateau schedule watch, and whether lower is better."""
+    stopping = options.early_stopping
+    if stopping is None:
+        return "val_loss", True
+    if stopping.mode == "auto":
+        return stopping.metric, lower_is_better(stopping.metric)
+    return stopping.metric, stopping.mode == "min"
 
 
 def _early_stopping_step(state: TrainState, score: float, minimize: bool, min_delta: float, patience: int) -> None:
