@@ -31,6 +31,7 @@ __all__ = [
     "Config",
     "FeatureConfig",
     "NumberFeatureConfig",
+    "TextFeatureConfig",
     "dump_config",
     "json_schema",
     "load_config",
@@ -143,8 +144,48 @@ class CategoryFeatureConfig(Strict):
         return _with_default_type(data, "encoder", "embedding")
 
 
+class WordTokenizerConfig(Strict):
+    """Words and punctuation marks as tokens, with a vocabulary learned on the training split."""
+
+    type: Literal["word"] = "word"
+    lowercase: bool = True
+    vocab_size: int = Field(default=20_000, gt=2, description="the most frequent tokens kept, specials included")
+    min_count: int = Field(default=2, ge=1, description="tokens seen fewer times in training are 'unknown'")
+
+
+TokenizerConfig = Annotated[WordTokenizerConfig, Field(discriminator="type")]
+
+
+class BagEncoderConfig(Strict):
+    """The mean of the token embeddings (a bag of words: order is ignored)."""
+
+    type: Literal["bag"] = "bag"
+    size: int = Field(default=64, gt=0, description="embedding width")
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+
+TextEncoderConfig = Annotated[BagEncoderConfig, Field(discriminator="type")]
+
+
+class TextFeatureConfig(Strict):
+    """Free text, split into tokens by a tokenizer learned on the training split."""
+
+    name: str = Field(min_length=1)
+    type: Literal["text"]
+    missing: MissingValues = MissingValues()
+    tokenizer: TokenizerConfig = WordTokenizerConfig()
+    encoder: TextEncoderConfig = BagEncoderConfig()
+    max_length: int = Field(default=256, gt=0, description="tokens kept per text")
+    truncation: Literal["right", "left"] = Field(default="right", description="which end loses tokens")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_types(cls, data: Any) -> Any:
+        return _with_default_type(_with_default_type(data, "tokenizer", "word"), "encoder", "bag")
+
+
 FeatureConfig = Annotated[
-    NumberFeatureConfig | BinaryFeatureConfig | CategoryFeatureConfig,
+    NumberFeatureConfig | BinaryFeatureConfig | CategoryFeatureConfig | TextFeatureConfig,
     Field(discriminator="type"),
 ]
 OUTPUT_TYPES = ("number", "binary", "category")

@@ -22,6 +22,7 @@ _BUILTIN_MODULES = (
     "deepwright.features.number",
     "deepwright.features.binary",
     "deepwright.features.category",
+    "deepwright.features.text",
     "deepwright.models.blocks",
     "deepwright.models.combiners",
     "deepwright.evaluation.metrics",

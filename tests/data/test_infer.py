@@ -30,7 +30,8 @@ def table() -> pd.DataFrame:
             "children": rng.integers(0, 5, ROWS),
             "smoker": rng.choice(["yes", "no"], ROWS),
             "colour": rng.choice(["red", "green", "blue", "grey"], ROWS),
-            "comment": [f"free text number {index}" for index in range(ROWS)],
+            "comment": [f"free text number {index}" for index in range(ROWS)],  # several words a value: text
+            "code": [f"A/{index}" for index in range(ROWS)],  # one or two words, all distinct: an identifier
             "constant": 7,
             "blank": [None] * ROWS,
             "price": rng.normal(100, 20, ROWS),
@@ -51,6 +52,7 @@ def test_types_of_inputs(table: pd.DataFrame) -> None:
         "children": "number",
         "smoker": "binary",
         "colour": "category",
+        "comment": "text",
         "grade": "number",
         "passed": "binary",
     }
@@ -62,7 +64,7 @@ def test_left_out_columns_get_a_note(table: pd.DataFrame) -> None:
     for column, reason in (
         ("row", "identifier-like"),
         ("PassengerId", "identifier-like"),
-        ("comment", "free text"),
+        ("code", "identifier-like"),
         ("constant", "single value"),
         ("blank", "missing"),
     ):

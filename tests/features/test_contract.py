@@ -27,6 +27,11 @@ SAMPLES: dict[str, tuple[list[Any], list[Any], list[Any]]] = {
         ["blue", "purple", None, "red"],
         ["blue", "red", "purple"],
     ),
+    "text": (
+        ["a red fox", "the green tree", None, "a red tree", "blue sky, red sun", "the fox", "", "green"],
+        ["a purple fox", None, "red red red", ""],
+        [],
+    ),
 }
 
 CASES = [

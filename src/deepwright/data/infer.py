@@ -27,6 +27,7 @@ MAX_CATEGORY_SHARE = 0.5  # a string column with more distinct values than this 
 MAX_TARGET_CLASSES = 20  # an integer target with at most this many values is a classification target
 TARGET_STEPS = 20_000  # optimizer steps a default run plans for, within the epoch bounds below
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
+MIN_TEXT_WORDS = 3  # a many-valued string column with at least this many words per value on average is text
 SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled
 BATCH_SIZE = 32
 
@@ -142,7 +143,10 @@ def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
             return None, "identifier-like (every value unique and increasing, or named like an id)"
         return "number", "numbers"
     if len(uniques) > MAX_CATEGORY_SHARE * len(present) and len(uniques) > 20:
-        return None, f"identifier-like or free text ({len(uniques)} distinct values in {len(present)} rows)"
+        words = pd.Series(present).astype(str).str.count(r"\w+").mean()
+        if words >= MIN_TEXT_WORDS:
+            return "text", f"free text ({words:.1f} words on average)"
+        return None, f"identifier-like ({len(uniques)} distinct values in {len(present)} rows, {words:.1f} words each)"
     return "category", f"{len(uniques)} distinct values"
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from deepwright.registry import BLOCKS
 
-__all__ = ["ACTIVATIONS", "MLP", "OneHot", "ScalarHead", "initialize"]
+__all__ = ["ACTIVATIONS", "MLP", "BagOfEmbeddings", "OneHot", "ScalarHead", "initialize"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -66,6 +66,25 @@ class MLP(nn.Sequential):
             size = hidden_size
         super().__init__(*modules)
         self.output_size = size
+
+
+class BagOfEmbeddings(nn.Module):
+    """Token ids (B, L), 0 for padding → the mean of the tokens' embeddings (B, size); order is ignored.
+
+    >>> BagOfEmbeddings(10, 4)(torch.tensor([[3, 4, 0], [0, 0, 0]])).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(self, num_embeddings: int, size: int, *, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_embeddings, size, padding_idx=0)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.output_size = size
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != 0).unsqueeze(-1)  # (B, L, 1)
+        summed = (self.embedding(ids) * mask).sum(dim=1)  # (B, size)
+        return self.dropout(summed / mask.sum(dim=1).clamp(min=1))
 
 
 class OneHot(nn.Module):

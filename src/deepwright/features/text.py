@@ -1,0 +1,67 @@
+"""The `text` feature type: free text, tokenized by a tokenizer learned on the training split.
+
+Input only: token ids (padded to the longest text, at most `max_length`) → an encoder, by default the mean of
+the token embeddings. The tokenizer travels in the preprocessing state as JSON. Missing cells are empty texts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from deepwright.config import TextFeatureConfig
+from deepwright.data.clean import missing_mask
+from deepwright.features.base import Role, ValueProblem, check_is_fitted
+from deepwright.features.tokenization import encode_padded, tokenizer_from_json, train_tokenizer
+from deepwright.models.blocks import BagOfEmbeddings
+from deepwright.registry import FEATURES
+
+__all__ = ["TextFeature"]
+
+
+@FEATURES.register("text")
+class TextFeature:
+    """A column of free text (see the module docstring)."""
+
+    passthrough = False
+
+    def __init__(self, options: TextFeatureConfig, role: Role) -> None:
+        self.name = options.name
+        self.options = options
+        self.role = role
+        self.tokenizer_: Any = None
+        self.vocabulary_size_: int | None = None
+
+    def fit(self, values: np.ndarray) -> None:
+        texts = self._texts(values)
+        if not any(text.strip() for text in texts):
+            raise ValueProblem(None, "every training text is empty; fill the column or leave it out")
+        self.tokenizer_ = train_tokenizer(self.options.tokenizer, texts)
+        self.vocabulary_size_ = self.tokenizer_.get_vocab_size()
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "tokenizer_")
+        return encode_padded(self.tokenizer_, self._texts(values), self.options.max_length, self.options.truncation)
+
+    def state(self) -> dict[str, Any]:
+        check_is_fitted(self, "tokenizer_")
+        return {"tokenizer": self.tokenizer_.to_str(), "vocabulary_size": self.vocabulary_size_}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.tokenizer_ = tokenizer_from_json(state["tokenizer"])
+        self.vocabulary_size_ = state["vocabulary_size"]
+
+    def width(self) -> int:
+        return self.options.encoder.size
+
+    def build_encoder(self) -> nn.Module:
+        check_is_fitted(self, "tokenizer_")
+        return BagOfEmbeddings(self.vocabulary_size_, self.options.encoder.size, dropout=self.options.encoder.dropout)
+
+    def _texts(self, values: np.ndarray) -> list[str]:
+        missing = missing_mask(values)
+        if missing.any() and self.options.missing.strategy == "error":
+            raise ValueProblem(int(np.flatnonzero(missing)[0]), "text is missing and missing.strategy is 'error'")
+        return ["" if absent else str(value) for value, absent in zip(values, missing)]
