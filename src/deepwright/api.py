@@ -185,7 +185,6 @@ class Pipeline:
         Rows whose output is empty are left out.
         """
         from deepwright.data.batches import to_tensors
-        from deepwright.features.featureset import FeatureSet  # noqa: F401 - the predictor's type
 
         predictor = self.predictor
         table = read_table(data)

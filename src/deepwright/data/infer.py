@@ -25,7 +25,7 @@ __all__ = ["Inference", "infer_column_type", "infer_config", "infer_target_type"
 _IDENTIFIER_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|Id$|ID$", re.IGNORECASE)
 MAX_CATEGORY_SHARE = 0.5  # a string column with more distinct values than this share of rows is not a category
 MAX_TARGET_CLASSES = 20  # an integer target with at most this many values is a classification target
-TARGET_STEPS = 20_000  # optimizer steps a default run plans for, within the epoch bounds below
+TARGET_STEPS = 40_000  # optimizer steps a default run plans for, within the epoch bounds below
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
 MIN_TEXT_WORDS = 3  # a many-valued string column with at least this many words per value on average is text
 SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled
@@ -100,11 +100,11 @@ def training_schedule(train_rows: int) -> tuple[int, int]:
     ends most runs well before the last epoch.
 
     >>> training_schedule(455), training_schedule(30000)
-    ((300, 20), (22, 5))
+    ((300, 20), (43, 10))
     """
     steps_per_epoch = max(1, math.ceil(train_rows / BATCH_SIZE))
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_STEPS / steps_per_epoch))))
-    patience = int(min(20, max(5, epochs // 10)))
+    patience = int(min(20, max(10, epochs // 10)))
     return epochs, patience
 
 
