@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from deepwright.config import Config, dump_config, load_config
+from deepwright.data.batches import to_device
 from deepwright.data.clean import CleaningReport, drop_incomplete_rows
 from deepwright.data.io import Table, read_table
 from deepwright.data.split import SPLIT_NAMES, Split, split_rows
@@ -91,19 +92,19 @@ class Pipeline:
             torch.set_num_threads(options.threads)
         table = read_table(data)
         prepared = _prepare(self.config, table)
-        features = FeatureSet(self.config)
+        features = FeatureSet(self.config, cache_dir=Path(output_dir) / ".cache")
         run_dir = Path(resume_from) if resume_from is not None else None
         if run_dir is not None:
             features.load_state(read_run_json(run_dir, "preprocessing.json"))
         else:
-            columns, row_numbers = prepared.columns("train")
+            columns, row_numbers = prepared.columns(features, "train")
             features.fit(columns, row_numbers=row_numbers, source=table.source)
         tables = {name: prepared.tensors(features, name, table.source) for name in SPLIT_NAMES}
         torch.manual_seed(options.seed)
         model = features.build_model()
         device = _device(options.device)
         model.to(device)
-        tables = {name: {key: tensor.to(device) for key, tensor in split.items()} for name, split in tables.items()}
+        tables = {name: to_device(split, device) for name, split in tables.items()}
 
         state = create_state(model, options, len(prepared.split.train))
 
@@ -192,11 +193,9 @@ class Pipeline:
         frame, _ = drop_incomplete_rows(table.frame, _outputs_only(self.config))
         if len(frame) == 0:
             raise DataError("no rows with a value in every output column", source=table.source)
-        kept = Table(frame, table.source, table.base_dir)
-        columns, row_numbers, source = predictor.table_columns(kept)
-        outputs = {name: frame[name].to_numpy() for name in predictor.features.output_names}
-        targets = predictor.features.transform_outputs(outputs, row_numbers=row_numbers, source=source)
-        arrays = predictor.features.transform_inputs(columns, row_numbers=row_numbers, source=source)
+        columns, row_numbers = predictor.features.columns_of(frame, table.base_dir)
+        targets = predictor.features.transform_outputs(columns, row_numbers=row_numbers, source=table.source)
+        arrays = predictor.features.transform_inputs(columns, row_numbers=row_numbers, source=table.source)
         return self._metrics_of({**to_tensors(arrays), **to_tensors(targets)})
 
     def save(self, path: str | Path, *, plots: list[Path] = ()) -> Path:
@@ -246,19 +245,17 @@ class _Prepared:
     frame: Any
     cleaning: CleaningReport
     split: Split
-    names: list[str]
+    base_dir: Path
 
-    def columns(self, split_name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        rows = getattr(self.split, split_name)
-        columns = {name: self.frame[name].to_numpy()[rows] for name in self.names}
-        return columns, self.frame.index.to_numpy()[rows] + 1
+    def columns(self, features: Any, split_name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        return features.columns_of(self.frame, self.base_dir, rows=getattr(self.split, split_name))
 
     def tensors(self, features: Any, split_name: str, source: str) -> dict:
         from deepwright.data.batches import to_tensors
 
         if len(getattr(self.split, split_name)) == 0:
             return {}
-        columns, row_numbers = self.columns(split_name)
+        columns, row_numbers = self.columns(features, split_name)
         inputs = features.transform_inputs(columns, row_numbers=row_numbers, source=source)
         outputs = features.transform_outputs(columns, row_numbers=row_numbers, source=source)
         return {**to_tensors(inputs), **to_tensors(outputs)}
@@ -274,8 +271,7 @@ def _prepare(config: Config, table: Table) -> _Prepared:
     first_output = config.output_features[0]
     stratify_on = first_output.name if first_output.type in ("binary", "category") else None
     split = split_rows(frame, config.preprocessing.split, stratify_on=stratify_on, source=table.source)
-    names = [feature.name for feature in (*config.input_features, *config.output_features)]
-    return _Prepared(frame, cleaning, split, names)
+    return _Prepared(frame, cleaning, split, table.base_dir)
 
 
 def _flat_metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, float]:

@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     quickstart.set_defaults(handler=_quickstart)
 
     init = commands.add_parser("init", help="write a config inferred from a data file")
-    init.add_argument("--data", help="data file (CSV, TSV, Parquet, JSON Lines)")
-    init.add_argument("--target", help="the column to predict")
+    init.add_argument("--data", help="data file (CSV, TSV, Parquet, JSON Lines) or a folder of class folders")
+    init.add_argument("--target", help="the column to predict (for a folder of class folders: label)")
     init.add_argument("-o", "--output", help="write the config here (default: standard output)")
     init.add_argument("--schema", action="store_true", help="print the config's JSON Schema (for editors) and exit")
     init.set_defaults(handler=_init)
@@ -96,11 +96,13 @@ def _init(args: argparse.Namespace) -> None:
 
         print(json.dumps(json_schema(), indent=2))
         return
-    _require(args, "data", "target")
+    _require(args, "data")
+    if not args.target and not Path(args.data).is_dir():
+        _require(args, "target")
     from deepwright.data.infer import infer_config
     from deepwright.data.io import atomic_path, read_table
 
-    inference = infer_config(read_table(args.data), args.target)
+    inference = infer_config(read_table(args.data), args.target or "label")
     text = _config_yaml(inference.config, inference.notes, args.data)
     if args.output:
         with atomic_path(args.output) as temporary:

@@ -30,6 +30,7 @@ __all__ = [
     "ConcatCombinerConfig",
     "Config",
     "FeatureConfig",
+    "ImageFeatureConfig",
     "NumberFeatureConfig",
     "TextFeatureConfig",
     "dump_config",
@@ -58,6 +59,7 @@ def _with_default_type(data: Any, key: str, default: str) -> Any:
 # Features
 
 
+Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 MissingStrategy = Literal["drop_row", "mean", "median", "most_frequent", "constant", "error"]
 
 
@@ -184,16 +186,126 @@ class TextFeatureConfig(Strict):
         return _with_default_type(_with_default_type(data, "tokenizer", "word"), "encoder", "bag")
 
 
+class ConvStackEncoderConfig(Strict):
+    """Convolution → norm → activation → max-pool layers, then global average pooling."""
+
+    type: Literal["convstack"] = "convstack"
+    channels: list[Annotated[int, Field(gt=0)]] = Field(default=[32, 64, 128], min_length=1)
+    kernel_sizes: list[Annotated[int, Field(gt=0)]] | None = Field(default=None, description="unset: 3 each")
+    strides: list[Annotated[int, Field(gt=0)]] | None = Field(default=None, description="unset: 1 each")
+    paddings: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, description="unset: keep the size")
+    pools: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, description="unset: 2 each (1: none)")
+    activation: Activation = "relu"
+    norm: Literal["batch", "group"] | None = "batch"
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_value_per_layer(self) -> ConvStackEncoderConfig:
+        for key in ("kernel_sizes", "strides", "paddings", "pools"):
+            values = getattr(self, key)
+            if values is not None and len(values) != len(self.channels):
+                raise ValueError(f"{key} has {len(values)} values for {len(self.channels)} layers in channels")
+        return self
+
+
+class ResNetEncoderConfig(Strict):
+    """A small ResNet of basic residual blocks; each stage after the first halves the size and doubles the width."""
+
+    type: Literal["resnet"]
+    width: int = Field(default=32, gt=0, description="channels of the first stage")
+    blocks: list[Annotated[int, Field(gt=0)]] = Field(default=[2, 2, 2], min_length=1, description="blocks per stage")
+    norm: Literal["batch", "group"] | None = "batch"
+
+
+ImageEncoderConfig = Annotated[ConvStackEncoderConfig | ResNetEncoderConfig, Field(discriminator="type")]
+
+
+class Augmentation(Strict):
+    """One random transformation, applied to each training image with `probability`."""
+
+    probability: float = Field(default=0.5, ge=0, le=1)
+
+
+class ResizedCrop(Augmentation):
+    """Crop a random area (a share `scale` of the image, aspect ratio in `ratio`) and resize it back."""
+
+    scale: tuple[float, float] = (0.8, 1.0)
+    ratio: tuple[float, float] = (0.9, 1.1)
+
+
+class PaddedCrop(Augmentation):
+    """Shift the image by up to `padding` pixels each way (a crop of the zero-padded image)."""
+
+    padding: int = Field(default=2, ge=1)
+
+
+class Rotation(Augmentation):
+    """Rotate by a random angle of up to `degrees` either way."""
+
+    degrees: float = Field(default=10.0, gt=0, le=180)
+
+
+class ColorJitter(Augmentation):
+    """Scale brightness by 1 ± `brightness` and contrast by 1 ± `contrast`."""
+
+    brightness: float = Field(default=0.2, ge=0, lt=1)
+    contrast: float = Field(default=0.2, ge=0, lt=1)
+
+
+class ImageAugmentationConfig(Strict):
+    """Random transformations of training images only (never at validation, test or predict time); each is off
+    unless given. The trainer's seed fixes the random stream."""
+
+    resized_crop: ResizedCrop | None = None
+    padded_crop: PaddedCrop | None = None
+    horizontal_flip: Augmentation | None = None
+    rotation: Rotation | None = None
+    color_jitter: ColorJitter | None = None
+
+
+class ImageFeatureConfig(Strict):
+    """Image files (PNG, JPEG, BMP, …) given by path, relative to the data file's folder; in requests, base64."""
+
+    name: str = Field(min_length=1)
+    type: Literal["image"]
+    missing: MissingValues = MissingValues(strategy="error")
+    size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] | None = Field(
+        default=None, description="[height, width] every image is resized to; unset: the most common training size"
+    )
+    keep_aspect_ratio: bool = Field(default=False, description="resize within the size and pad, not stretch")
+    channels: Literal[1, 3] | None = Field(
+        default=None, description="1 (grey) or 3 (RGB); unset: 1 if every training image is grey, else 3"
+    )
+    encoder: ImageEncoderConfig = ConvStackEncoderConfig()
+    augmentation: ImageAugmentationConfig = ImageAugmentationConfig()
+    cache_memory_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="decoded images up to this size are decoded once and kept (memory-mapped cache file); "
+        "beyond it they are decoded for every batch, in worker processes",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_encoder_type(cls, data: Any) -> Any:
+        return _with_default_type(data, "encoder", "convstack")
+
+    @field_validator("missing")
+    @classmethod
+    def _images_cannot_be_filled(cls, missing: MissingValues) -> MissingValues:
+        if missing.strategy not in ("error", "drop_row"):
+            raise ValueError("an image cannot be filled in; use strategy 'error' or 'drop_row'")
+        return missing
+
+
 FeatureConfig = Annotated[
-    NumberFeatureConfig | BinaryFeatureConfig | CategoryFeatureConfig | TextFeatureConfig,
+    NumberFeatureConfig | BinaryFeatureConfig | CategoryFeatureConfig | TextFeatureConfig | ImageFeatureConfig,
     Field(discriminator="type"),
 ]
 OUTPUT_TYPES = ("number", "binary", "category")
 
 # ---------------------------------------------------------------------------------------------------------
 # Model
-
-Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 
 
 class ConcatCombinerConfig(Strict):

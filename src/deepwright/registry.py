@@ -23,7 +23,9 @@ _BUILTIN_MODULES = (
     "deepwright.features.binary",
     "deepwright.features.category",
     "deepwright.features.text",
+    "deepwright.features.image",
     "deepwright.models.blocks",
+    "deepwright.models.conv",
     "deepwright.models.combiners",
     "deepwright.evaluation.metrics",
 )

@@ -5,17 +5,30 @@ A new feature type fails here until it adds sample columns to `SAMPLES`; then it
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from pydantic import TypeAdapter
 
 from deepwright.config import OUTPUT_TYPES, FeatureConfig
 from deepwright.errors import NotFittedError
 from deepwright.registry import FEATURES
+
+
+def _png(seed: int, size: tuple[int, int] = (6, 5), mode: str = "L") -> bytes:
+    """A small random PNG, as an inline cell (raw bytes)."""
+    rng = np.random.default_rng(seed)
+    channels = () if mode == "L" else (3,)
+    pixels = rng.integers(0, 256, (size[1], size[0], *channels), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
 
 # type → (training values, values an input transforms later, values an output transforms later).
 # Outputs never see missing cells (cleaning drops those rows) and training values are seen without them.
@@ -26,6 +39,11 @@ SAMPLES: dict[str, tuple[list[Any], list[Any], list[Any]]] = {
         ["red", "green", "red", None, "blue", "red", "green", "blue"],
         ["blue", "purple", None, "red"],
         ["blue", "red", "purple"],
+    ),
+    "image": (
+        [_png(seed) for seed in range(6)] + [_png(6, (8, 8)), _png(7, mode="RGB")],
+        [_png(10), _png(11, (3, 9)), _png(12, mode="RGB"), _png(13)],
+        [],
     ),
     "text": (
         ["a red fox", "the green tree", None, "a red tree", "blue sky, red sun", "the fox", "", "green"],

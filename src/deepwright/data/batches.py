@@ -1,47 +1,75 @@
-"""Tensor tables and batches: a dict {name → tensor} whose tensors share their first (row) axis.
+"""Tensor tables and batches: a dict {name → column} whose columns share their first (row) axis.
 
-The whole table is turned into tensors once; an epoch shuffles it with one gather and then yields
-contiguous slices, which are views and cost nothing to make.
+A column is a tensor, or a *lazy* column (any object with `len()` whose `column[indices]` returns a tensor,
+such as images decoded on access). A table of tensors is turned into tensors once; an epoch shuffles it with one
+gather and then yields contiguous slices, which are views and cost nothing to make. A table with a lazy column
+is batched by a DataLoader whose worker processes do the decoding.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["TensorTable", "batch_bounds", "iterate_batches", "num_rows", "to_tensors"]
+__all__ = ["TensorTable", "batch_bounds", "is_lazy", "iterate_batches", "num_rows", "to_device", "to_tensors"]
 
-TensorTable = dict[str, torch.Tensor]
-
-
-def to_tensors(arrays: Mapping[str, np.ndarray], device: torch.device | str = "cpu") -> TensorTable:
-    """Numpy arrays → tensors on `device` (sharing memory with the arrays on the CPU)."""
-    return {name: torch.from_numpy(np.ascontiguousarray(array)).to(device) for name, array in arrays.items()}
+TensorTable = dict[str, Any]  # name → torch.Tensor, or a lazy column
+MAX_WORKERS = 4
 
 
-def num_rows(table: Mapping[str, torch.Tensor]) -> int:
-    """Rows in a tensor table (0 for an empty one)."""
+def is_lazy(column: Any) -> bool:
+    """Whether a table column is decoded on access rather than held as a tensor."""
+    return not isinstance(column, torch.Tensor)
+
+
+def to_tensors(arrays: Mapping[str, Any], device: torch.device | str = "cpu") -> TensorTable:
+    """Numpy arrays → tensors on `device` (sharing memory with the arrays on the CPU); lazy columns as they are."""
+    return {
+        name: torch.from_numpy(np.ascontiguousarray(array)).to(device) if isinstance(array, np.ndarray) else array
+        for name, array in arrays.items()
+    }
+
+
+def to_device(table: TensorTable, device: torch.device | str) -> TensorTable:
+    """The table with its tensors on `device` (lazy columns decode on the CPU; their batches move later)."""
+    return {name: column if is_lazy(column) else column.to(device) for name, column in table.items()}
+
+
+def num_rows(table: Mapping[str, Any]) -> int:
+    """Rows in a table (0 for an empty one)."""
     return len(next(iter(table.values()))) if table else 0
 
 
 def iterate_batches(
-    table: TensorTable, batch_size: int, *, generator: torch.Generator | None = None
+    table: TensorTable,
+    batch_size: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
 ) -> Iterator[TensorTable]:
     """Yield the table in batches of `batch_size` rows, shuffled with `generator` when one is given.
 
-    A final batch of a single row joins the one before it, since batch norm cannot train on one row.
+    A final batch of a single row joins the one before it, since batch norm cannot train on one row. Batches of
+    a table with lazy columns are assembled in worker processes and moved to `device`.
 
     >>> table = {"x": torch.arange(5)}
     >>> [batch["x"].tolist() for batch in iterate_batches(table, 2)]
     [[0, 1], [2, 3, 4]]
     """
     total = num_rows(table)
-    if generator is not None:
-        order = torch.randperm(total, generator=generator).to(next(iter(table.values())).device)
+    bounds = batch_bounds(total, batch_size)
+    order = torch.randperm(total, generator=generator) if generator is not None else None
+    if any(is_lazy(column) for column in table.values()):
+        yield from _worker_batches(table, bounds, order, device)
+        return
+    if order is not None:
+        order = order.to(next(iter(table.values())).device)
         table = {name: tensor[order] for name, tensor in table.items()}
-    for start, end in batch_bounds(total, batch_size):
+    for start, end in bounds:
         yield {name: tensor[start:end] for name, tensor in table.items()}
 
 
@@ -55,3 +83,32 @@ def batch_bounds(total: int, batch_size: int) -> list[tuple[int, int]]:
     if len(starts) > 1 and total - starts[-1] == 1:
         starts.pop()
     return list(zip(starts, [*starts[1:], total]))
+
+
+class _Rows:
+    """Picklable batch maker for DataLoader workers: row indices → a batch of every column."""
+
+    def __init__(self, table: TensorTable) -> None:
+        self.table = {name: column.cpu() if not is_lazy(column) else column for name, column in table.items()}
+
+    def __call__(self, indices: torch.Tensor) -> TensorTable:
+        return {name: column[indices] for name, column in self.table.items()}
+
+
+def _worker_batches(
+    table: TensorTable, bounds: list[tuple[int, int]], order: torch.Tensor | None, device: Any
+) -> Iterator[TensorTable]:
+    from torch.utils.data import DataLoader
+
+    order = order if order is not None else torch.arange(num_rows(table))
+    index_batches = [order[start:end] for start, end in bounds]
+    workers = min(MAX_WORKERS, os.cpu_count() or 1, len(index_batches))
+    loader = DataLoader(
+        index_batches,
+        batch_size=None,
+        collate_fn=_Rows(table),
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+    )
+    for batch in loader:
+        yield {name: tensor.to(device) for name, tensor in batch.items()} if device is not None else batch

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,13 @@ MIN_EPOCHS, MAX_EPOCHS = 20, 300
 MIN_TEXT_WORDS = 3  # a many-valued string column with at least this many words per value on average is text
 SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled
 BATCH_SIZE = 32
+# Inputs whose steps cost far more than a table row's: (epochs, patience, batch size) instead of the step budget.
+MEDIA_SCHEDULES = {"image": (30, 6, 64)}
+# Safe for most images, digits and text included: no flips, which would turn a 2 into a mirrored 2.
+IMAGE_AUGMENTATION = {
+    "padded_crop": {"probability": 0.5, "padding": 2},
+    "rotation": {"probability": 0.5, "degrees": 10},
+}
 
 
 @dataclass
@@ -78,8 +86,27 @@ def infer_config(table: Table, target: str) -> Inference:
         split = {"method": method, "fractions": [0.8, 0.1, 0.1], "seed": 42}
         train_rows = int(rows * 0.8)
         notes.append(f"split: {method} 80/10/10 with seed 42")
-    epochs, patience = training_schedule(train_rows)
-    notes.append(f"{train_rows} training rows → up to {epochs} epochs, early stopping after {patience} without gain")
+    if any(feature["type"] in MEDIA_SCHEDULES for feature in inputs):
+        kind = next(feature["type"] for feature in inputs if feature["type"] in MEDIA_SCHEDULES)
+        epochs, patience, batch_size = MEDIA_SCHEDULES[kind]
+        notes.append(f"{kind} inputs → up to {epochs} epochs at batch {batch_size}, early stopping after {patience}")
+        for feature in inputs:
+            if feature["type"] == "image":
+                padding = _shift_for(frame[feature["name"]].dropna().iloc[0], table)
+                feature["augmentation"] = {
+                    "padded_crop": {"probability": 0.5, "padding": padding},
+                    "rotation": {"probability": 0.5, "degrees": 10},
+                }
+                notes.append(
+                    f"augmenting {feature['name']!r} in training: shifts of up to {padding} px and rotations of up "
+                    "to 10° (no flips, which would mirror digits and letters)"
+                )
+    else:
+        epochs, patience = training_schedule(train_rows)
+        batch_size = BATCH_SIZE
+        notes.append(
+            f"{train_rows} training rows → up to {epochs} epochs, early stopping after {patience} without gain"
+        )
     config = {
         "input_features": inputs,
         "output_features": [{"name": str(target), "type": target_type}],
@@ -87,7 +114,7 @@ def infer_config(table: Table, target: str) -> Inference:
         "preprocessing": {"split": split},
         "trainer": {
             "epochs": epochs,
-            "batch_size": BATCH_SIZE,
+            "batch_size": batch_size,
             "optimizer": {"type": "adam", "lr": 0.001},
             "early_stopping": {"metric": "val_loss", "patience": patience},
         },
@@ -134,6 +161,9 @@ def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
         return None, f"a single value ({only!r})"
     if len(uniques) == 2:
         return "binary", "two values"
+    media = _media_kind(present)
+    if media is not None:
+        return media, f"{media} files"
     numbers = pd.to_numeric(pd.Series(present), errors="coerce")
     if not numbers.isna().any():
         array = numbers.to_numpy(dtype=np.float64)
@@ -148,6 +178,31 @@ def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
             return "text", f"free text ({words:.1f} words on average)"
         return None, f"identifier-like ({len(uniques)} distinct values in {len(present)} rows, {words:.1f} words each)"
     return "category", f"{len(uniques)} distinct values"
+
+
+def _shift_for(cell: str, table: Table) -> int:
+    """Pixels of random shift for an image augmentation: an eighth of the first image's shorter side."""
+    from PIL import Image
+
+    path = Path(cell) if Path(cell).is_absolute() else table.base_dir / cell
+    try:
+        with Image.open(path) as image:
+            return max(1, min(image.size) // 8)
+    except (OSError, ValueError):
+        return 2  # the file is unreadable; training will say so, naming the row
+
+
+def _media_kind(values: np.ndarray) -> str | None:
+    """'image' or 'audio' when every value is a file name with that kind's suffix."""
+    from deepwright.data.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+
+    if not all(isinstance(value, str) for value in values[:1000]):
+        return None
+    suffixes = {Path(value.strip()).suffix.lower() for value in values}
+    for kind, known in (("image", IMAGE_SUFFIXES), ("audio", AUDIO_SUFFIXES)):
+        if suffixes <= known:
+            return kind
+    return None
 
 
 def _is_skewed(values: np.ndarray) -> bool:

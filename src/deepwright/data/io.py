@@ -17,7 +17,7 @@ import pandas as pd
 
 from deepwright.errors import DataError
 
-__all__ = ["SUPPORTED_SUFFIXES", "Table", "atomic_path", "read_table"]
+__all__ = ["SUPPORTED_SUFFIXES", "Table", "atomic_path", "read_class_folders", "read_table"]
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -72,7 +72,8 @@ def read_table(source: Any, *, name: str | None = None) -> Table:
         return Table(source.to_pandas(), name or "the Arrow table", Path.cwd())
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        return Table(_read_file(path), str(path), path.resolve().parent)
+        base_dir = path.resolve() if path.is_dir() else path.resolve().parent
+        return Table(_read_file(path), str(path), base_dir)
     raise DataError(f"cannot read data from a {type(source).__name__}; give a file path, a DataFrame or an Arrow table")
 
 
@@ -80,7 +81,7 @@ def _read_file(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError("no such file; check the path", source=str(path))
     if path.is_dir():
-        raise DataError("is a folder, not a data file; give a CSV, TSV, Parquet or JSON Lines file", source=str(path))
+        return read_class_folders(path)
     suffixes = [suffix.lower() for suffix in path.suffixes]
     if suffixes and suffixes[-1] in (".gz", ".bz2", ".zst"):
         suffixes = suffixes[:-1]
@@ -104,6 +105,37 @@ def _read_file(path: Path) -> pd.DataFrame:
     if len(frame) == 0:
         raise DataError("the file has a header but no data rows", source=str(path))
     return frame
+
+
+def read_class_folders(folder: Path) -> pd.DataFrame:
+    """A folder of class folders (`folder/<label>/<file>`) as a table: a column of relative file paths named after
+    the media kind ('image' or 'audio') and a `label` column holding each file's folder name."""
+    from deepwright.data.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+
+    classes = sorted(child for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
+    if not classes:
+        raise DataError(
+            "is a folder without class folders; give a data file, or a folder holding one folder of files per class",
+            source=str(folder),
+        )
+    rows: list[tuple[str, str]] = []
+    kinds: set[str] = set()
+    for class_folder in classes:
+        files = sorted(
+            file
+            for file in class_folder.rglob("*")
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES | AUDIO_SUFFIXES
+        )
+        if not files:
+            raise DataError(
+                f"class folder {class_folder.name!r} holds no image or audio files; add some or remove the folder",
+                source=str(folder),
+            )
+        kinds |= {"image" if file.suffix.lower() in IMAGE_SUFFIXES else "audio" for file in files}
+        rows += [(file.relative_to(folder).as_posix(), class_folder.name) for file in files]
+    if len(kinds) > 1:
+        raise DataError("holds both image and audio files; keep one kind per dataset", source=str(folder))
+    return pd.DataFrame(rows, columns=[kinds.pop(), "label"])
 
 
 def _read_delimited(path: Path, delimiter: str) -> pd.DataFrame:

@@ -64,8 +64,8 @@ class Predictor:
     def table_columns(self, table: Table) -> tuple[Columns, np.ndarray, str]:
         """The input columns of `table` with their row numbers and source, checking every input is present."""
         table.require_columns(self.features.input_names, "input")
-        columns = {name: table.frame[name].to_numpy() for name in self.features.input_names}
-        return columns, table.frame.index.to_numpy() + 1, table.source
+        columns, row_numbers = self.features.columns_of(table.frame, table.base_dir, outputs=False)
+        return columns, row_numbers, table.source
 
     def logits(self, columns: Columns, row_numbers: np.ndarray, source: str) -> dict[str, torch.Tensor]:
         """Raw input columns → the model's logits per output."""

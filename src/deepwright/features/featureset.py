@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from deepwright.config import PASSTHROUGH_KEY, Config
+from deepwright.data.media import resolve_paths
 from deepwright.errors import DataError
 from deepwright.features.base import Feature, ValueProblem
 from deepwright.models.blocks import initialize
@@ -32,12 +35,15 @@ Columns = Mapping[str, np.ndarray]
 class FeatureSet:
     """The input and output features of a config, their fitted state, and the model built from them."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, cache_dir: Path | None = None) -> None:
         self.config = config
         self.inputs: list[Feature] = [FEATURES.get(options.type)(options, "input") for options in config.input_features]
         self.outputs: list[Feature] = [
             FEATURES.get(options.type)(options, "output") for options in config.output_features
         ]
+        for feature in self.inputs:
+            if hasattr(feature, "cache_dir"):
+                feature.cache_dir = cache_dir  # where features that decode files keep what they decoded
 
     @property
     def input_names(self) -> list[str]:
@@ -50,6 +56,20 @@ class FeatureSet:
         return [feature.name for feature in self.outputs]
 
     # -- preprocessing -----------------------------------------------------------------------------------
+
+    def columns_of(
+        self, frame: pd.DataFrame, base_dir: Path | None, *, rows: np.ndarray | None = None, outputs: bool = True
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The raw columns of every feature (outputs too, unless `outputs` is False) at positions `rows` of
+        `frame`, file paths resolved against `base_dir`; and the 1-based row numbers of those rows."""
+        positions = slice(None) if rows is None else rows
+        columns = {}
+        for feature in [*self.inputs, *(self.outputs if outputs else [])]:
+            values = frame[feature.name].to_numpy()[positions]
+            columns[feature.name] = (
+                resolve_paths(values, base_dir) if getattr(feature, "reads_files", False) else values
+            )
+        return columns, frame.index.to_numpy()[positions] + 1
 
     def fit(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> None:
         """Learn every feature's state from the training rows' raw values."""

@@ -43,14 +43,16 @@ class ECD(nn.Module):
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, inputs: dict[str, torch.Tensor], batch_size: int = 1024) -> dict:
-    """Run `model` in evaluation mode over all rows of `inputs`, `batch_size` rows at a time."""
+def predict_logits(model: nn.Module, inputs: dict, batch_size: int = 1024) -> dict:
+    """Run `model` in evaluation mode over all rows of `inputs` (tensors, or lazy columns that return tensors
+    when sliced), `batch_size` rows at a time on the model's device."""
     if model.training:
         model.eval()
+    device = next(model.parameters()).device
     total = len(next(iter(inputs.values())))
     pieces: dict[str, list[torch.Tensor]] = {}
     for start in range(0, max(total, 1), batch_size):  # no rows still runs once, giving empty logits
-        batch = {name: tensor[start : start + batch_size] for name, tensor in inputs.items()}
+        batch = {name: column[start : start + batch_size].to(device) for name, column in inputs.items()}
         for name, logits in model(batch).items():
             pieces.setdefault(name, []).append(logits.float())
     return {name: torch.cat(parts) if len(parts) > 1 else parts[0] for name, parts in pieces.items()}

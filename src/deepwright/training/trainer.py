@@ -128,17 +128,19 @@ def fit(
     plateau = isinstance(state.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)
     model = state.model
     watched, minimize = _minimize(options)
-    autocast = _autocast(options.precision, next(model.parameters()).device)
+    device = next(model.parameters()).device
+    autocast = _autocast(options.precision, device)
     reporter = _Reporter(options.epochs, num_rows(train), enabled=progress)
     accumulation = options.gradient_accumulation
     with reporter:
         while state.epoch < options.epochs and not state.stopped_early:
             model.train()
             started = time.perf_counter()
-            running_loss = torch.zeros((), device=next(model.parameters()).device)
+            running_loss = torch.zeros((), device=device)
             seen = 0
             reporter.start_epoch(state.epoch + 1)
-            for index, batch in enumerate(iterate_batches(train, options.batch_size, generator=state.generator)):
+            batches = iterate_batches(train, options.batch_size, generator=state.generator, device=device)
+            for index, batch in enumerate(batches):
                 with autocast:
                     loss = loss_fn(model(batch), batch)
                 (loss / accumulation if accumulation > 1 else loss).backward()
