@@ -139,6 +139,8 @@ class Pipeline:
         }
         self._predictor.metrics = metrics
         plots = _write_plots(run_dir, state.history, metrics)
+        if tables["test"]:
+            plots += _write_misclassified(run_dir, features, model, tables["test"], options.eval_batch_size)
         bundle_dir = self.save(run_dir / "model", plots=plots)
         from deepwright.evaluation.report import format_metrics_table, write_json, write_report
 
@@ -373,6 +375,38 @@ def _write_plots(run_dir: Path, history: list[dict], metrics: dict[str, Any]) ->
             plot_confusion_matrix(matrix["labels"], matrix["counts"], f"{output} ({split})", path)
             plots.append(path)
     return plots
+
+
+def _write_misclassified(run_dir: Path, features: Any, model: Any, table: dict, batch_size: int) -> list[Path]:
+    """For each image input and classification output: a grid of misclassified test images."""
+    from deepwright.evaluation.plots import plot_misclassified
+    from deepwright.models.ecd import predict_logits
+
+    images = [feature.name for feature in features.inputs if feature.options.type == "image"]
+    outputs = [feature for feature in features.outputs if feature.options.type in ("binary", "category")]
+    if not images or not outputs:
+        return []
+    logits = predict_logits(model, table, batch_size)
+    plots = []
+    for output in outputs:
+        scores = logits[output.name].numpy()
+        predicted = (scores >= 0).astype(np.int64) if scores.ndim == 1 else scores.argmax(axis=1)
+        truth = table[output.name].cpu().numpy().astype(np.int64)
+        wrong = np.flatnonzero(predicted != truth)[:25]
+        labels = np.array([*output.labels_, "(unseen)"], dtype=object)  # index -1: a class unseen in training
+        for image in images:
+            path = run_dir / "plots" / f"misclassified_{_safe_name(image)}_{_safe_name(output.name)}.png"
+            pictures = table[image][_torch_index(wrong)].cpu().numpy() if len(wrong) else np.zeros((0, 1, 1, 1))
+            plot_misclassified(pictures, labels[truth[wrong]], labels[predicted[wrong]], f"{output.name}", path)
+            plots.append(path)
+    return plots
+
+
+def _torch_index(positions: np.ndarray) -> Any:
+    """Row positions as a tensor index, which tensors and lazy columns both take."""
+    import torch
+
+    return torch.from_numpy(positions)
 
 
 def _summary_lines(result: TrainResult) -> list[str]:

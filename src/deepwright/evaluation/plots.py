@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from deepwright.data.io import atomic_path
+from deepwright.evaluation.report import distinct_metrics
 
-__all__ = ["plot_confusion_matrix", "plot_learning_curves"]
+__all__ = ["plot_confusion_matrix", "plot_learning_curves", "plot_misclassified"]
 
 
 def _pyplot() -> Any:
@@ -30,11 +31,7 @@ def plot_learning_curves(history: list[dict[str, float]], path: Path) -> None:
     loss_axes.set_xlabel("epoch")
     loss_axes.set_title("loss")
     loss_axes.legend()
-    metrics = [
-        key
-        for key, value in history[0].items()
-        if key.startswith("val_") and key != "val_loss" and isinstance(value, float)
-    ]
+    metrics = [key for key in distinct_metrics(history[0]) if key != "val_loss"]
     for key in metrics[:6]:
         metric_axes.plot(epochs, [record.get(key) for record in history], label=key)
     metric_axes.set_xlabel("epoch")
@@ -64,6 +61,26 @@ def plot_confusion_matrix(labels: list[Any], counts: list[list[int]], title: str
                 colour = "white" if count > highest / 2 else "black"
                 axes.text(column, row, str(count), ha="center", va="center", color=colour, fontsize=8)
     figure.colorbar(image, ax=axes, fraction=0.046)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def plot_misclassified(images: Any, truth: Any, predicted: Any, title: str, path: Path) -> None:
+    """Up to 25 uint8 images (N, C, H, W) in a grid, each captioned 'true → predicted'."""
+    plt = _pyplot()
+    count = len(images)
+    columns = min(5, max(count, 1))
+    rows = max(1, -(-count // columns))
+    figure, axes_grid = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    for index, axes in enumerate(axes_grid.flat):
+        axes.axis("off")
+        if index >= count:
+            continue
+        picture = images[index]
+        picture = picture[0] if picture.shape[0] == 1 else picture.transpose(1, 2, 0)
+        axes.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
+        axes.set_title(f"{truth[index]} → {predicted[index]}", fontsize=9, color="firebrick")
+    figure.suptitle(f"misclassified test images ({title}: true → predicted)" if count else "no misclassified images")
     figure.tight_layout()
     _save(figure, path)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from deepwright.data.io import atomic_path
 
-__all__ = ["flatten_metrics", "format_metrics_table", "write_json", "write_report"]
+__all__ = ["distinct_metrics", "flatten_metrics", "format_metrics_table", "write_json", "write_report"]
 
 
 def flatten_metrics(results: dict[str, Any]) -> dict[str, float]:
@@ -31,6 +31,17 @@ def flatten_metrics(results: dict[str, Any]) -> dict[str, float]:
                 if len(outputs) == 1:
                     flat[metric] = value
     return flat
+
+
+def distinct_metrics(record: dict[str, Any], prefix: str = "val_") -> list[str]:
+    """The scalar metric names of a log record under `prefix`, without the output-named duplicates that
+    `flatten_metrics` adds for a single output (keeps 'val_accuracy', drops 'val_label_accuracy').
+
+    >>> distinct_metrics({"val_loss": 0.1, "val_y_accuracy": 0.9, "val_accuracy": 0.9, "lr": 0.1})
+    ['val_loss', 'val_accuracy']
+    """
+    names = [key for key, value in record.items() if key.startswith(prefix) and isinstance(value, float)]
+    return [name for name in names if not any(other != name and name.endswith(other[3:]) for other in names)]
 
 
 def format_metrics_table(metrics: dict[str, dict[str, Any]], output_types: dict[str, str]) -> str:

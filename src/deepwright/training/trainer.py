@@ -24,6 +24,7 @@ from deepwright.config import TrainerConfig
 from deepwright.data.batches import TensorTable, batch_bounds, iterate_batches, num_rows
 from deepwright.errors import ConfigError
 from deepwright.evaluation.metrics import lower_is_better
+from deepwright.evaluation.report import distinct_metrics
 from deepwright.training.checkpoint import save_checkpoint
 from deepwright.training.optim import build_optimizer, build_schedule
 
@@ -307,7 +308,7 @@ class _Reporter:
     def end_epoch(self, record: dict[str, float]) -> None:
         if not self.enabled:
             return
-        metric = "  ".join(f"{key} {record[key]:.4f}" for key in _shown_metrics(record))
+        metric = "  ".join(f"{key} {record[key]:.4f}" for key in distinct_metrics(record)[:3])
         if self._progress is not None:
             self._progress.update(self._task, metric=metric, loss=f"{record['train_loss']:.4f}")
             return
@@ -320,10 +321,3 @@ class _Reporter:
             f"{record['samples_per_second']:,.0f} samples/s",
             file=sys.stderr,
         )
-
-
-def _shown_metrics(record: dict[str, float]) -> list[str]:
-    """Up to three validation metrics for the progress line, skipping an output-prefixed duplicate."""
-    names = [key for key, value in record.items() if key.startswith("val_") and isinstance(value, float)]
-    short = [name for name in names if not any(other != name and name.endswith(other[3:]) for other in names)]
-    return short[:3]
