@@ -9,10 +9,10 @@ PyTorch predictor of `torch_mixed.py`.
 - reference: `../shared/bench/torch_mixed.py --csv <data-dir>/mixed.csv`, its `latency_1row_dict_ms_p50`
   (dict → tensors with its own z-score and vocabulary lookup → model → class name, 500 calls).
 
-Each round runs the reference and both bundles (the order reverses every other round); rounds run until 3 had no
-run during which other processes used more than 10% of the CPUs, or 6 ran; the result is the median of each p50
-and p99 over those clean rounds (over every round when fewer were clean, as `basis` says). Goal: deepwright p50
-≤ 1 ms. `--profile` prints a cProfile of 500 mixed-bundle calls to standard error.
+Each round runs the reference and both bundles (the order reverses every other round); rounds run until `--repeats`
+(3) had no run during which other processes used more than 10% of the CPUs, or twice that many ran; the result is
+the median of each p50 and p99 over those clean rounds (over every round when fewer were clean, as `basis` says).
+Goal: deepwright p50 ≤ 1 ms. `--profile` prints a cProfile of 500 mixed-bundle calls to standard error.
 
     .venv/bin/python benchmarks/predict_latency.py [--data-dir /tmp/deepwright-bench] [--repeats 3] [--profile]
 """
@@ -137,6 +137,9 @@ def main() -> None:
             "results": results,
             **rounds.record(),
             "ratio_p50_vs_torch": {name: ratio(results[name]["p50_ms"], reference_p50) for name in models},
+            "median_ratio_p50_per_round": {
+                name: median(rounds.ratios(name, "torch_mixed", "p50_ms")) for name in models
+            },
             "goal_met": {name: results[name]["p50_ms"] <= GOAL_MS for name in models},
             "sample_prediction": sample,
             "environment": environment(),

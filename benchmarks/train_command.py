@@ -8,9 +8,10 @@ categories, `label` of 10 classes), preprocess, split 80/20 with no validation r
   (the config is written there by this script; the run also writes its checkpoints, plots and report).
 - reference: `../shared/bench/torch_mixed.py --csv <data-dir>/mixed.csv` (its internal `total_s` is reported too).
 
-The commands are interleaved (the order alternates every round); rounds run until 3 had no run during which other
-processes used more than 10% of the CPUs, or 6 ran; the result is the median wall time over those clean rounds
-(over every round when fewer were clean, as `basis` says) and the ratio deepwright / reference. Goal: ≤ 1.2.
+The commands are interleaved (the order alternates every round); rounds run until `--repeats` (3) had no run during
+which other processes used more than 10% of the CPUs, or twice that many ran; the result is the median wall time
+over those clean rounds (over every round when fewer were clean, as `basis` says), the ratio deepwright / reference
+of those medians, and the median of the round-by-round ratios. Goal: ≤ 1.2.
 
     .venv/bin/python benchmarks/train_command.py [--data-dir /tmp/deepwright-bench] [--repeats 3]
 """
@@ -31,6 +32,7 @@ from _common import (
     environment,
     generated_table,
     interleaved,
+    median,
     mixed_config,
     ratio,
     run_reference,
@@ -91,6 +93,7 @@ def main() -> None:
             "torch_mixed_wall_s": round(theirs, 3),
             "ratio": ratio(ours, theirs),
             "ratio_per_round": rounds.ratios("deepwright", "torch", "wall_s"),
+            "median_ratio_per_round": median(rounds.ratios("deepwright", "torch", "wall_s")),
             "deepwright_train_s": round(rounds.median("deepwright", "train_s"), 3),
             "torch_mixed_train_s": round(rounds.median("torch", "train_s"), 3),
             "goal_met": ours / theirs <= GOAL,
