@@ -1,0 +1,414 @@
+"""Bad image input through the command line, in-process (`deepwright.cli.main`), and through `Predictor.predict`.
+
+Each user mistake exits with status 2 and a one- or two-line 'error:' message naming the file, row and column
+(and the image's path), with no traceback and nothing written. Grey and colour images mixed, and images of
+different sizes, are not mistakes: they train, with the documented conversion.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+import deepwright as dp
+from deepwright.data.io import read_class_folders
+from deepwright.errors import DataError
+from tests.helpers import Outcome, assert_user_error, files_under
+from tests.images import DIGITS, copy_digits, image_config, write_image
+
+CLI = Callable[..., Outcome]
+# Four training rows, two validation rows and two test rows per class, in file order (rows 1-4 train, 5-6
+# validation, 7-8 test for the first class…), so a test can put a bad file in the split it means.
+SPLITS = (["train"] * 4 + ["validation"] * 2 + ["test"] * 2) * 3
+FIRST_VALIDATION_ROW, FIRST_TEST_ROW = 5, 7
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A folder with `images/` (the digits), `data.csv` listing them with a split column, and a one-epoch config;
+    each test spoils one thing."""
+    copy_digits(tmp_path / "images")
+    frame = listing()
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    write_config(tmp_path, image_config(epochs=1, split={"method": "column", "column": "split"}))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A one-epoch digits model's bundle (no plots); tests must not modify it."""
+    folder = tmp_path_factory.mktemp("image_bundle")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
+        patch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+        result = dp.Pipeline.from_config(image_config(epochs=1)).fit(
+            DIGITS, output_dir=folder / "runs", run_name="digits", progress=False
+        )
+    yield result.bundle_dir
+
+
+def listing() -> pd.DataFrame:
+    frame = read_class_folders(DIGITS)
+    frame["image"] = "images/" + frame["image"]
+    frame["split"] = SPLITS
+    return frame
+
+
+def write_config(folder: Path, config: dict) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def spoil(project: Path, row: int, cell: str) -> None:
+    """Set the image cell of data row `row` (1-based, as messages count) of data.csv."""
+    frame = listing()
+    frame.loc[row - 1, "image"] = cell
+    frame.to_csv(project / "data.csv", index=False)
+
+
+def train(cli: CLI, project: Path, *, data: str = "data.csv") -> str:
+    """Run `deepwright train` expecting a user error; check nothing at all was written; return the message."""
+    before = files_under(project)
+    completed = cli("train", "--config", "config.yaml", "--data", data, "--output", "runs", "--quiet", cwd=project)
+    message = assert_user_error(completed)
+    assert files_under(project) == before  # no run directory, no cache, no partial files
+    return message
+
+
+def failed_train(cli: CLI, project: Path, *, data: str = "data.csv") -> str:
+    """Run `deepwright train` expecting a user error; check that no run directory and no partial file was written
+    (only complete files of the decoded-image cache may be left); return the message."""
+    before = files_under(project)
+    completed = cli("train", "--config", "config.yaml", "--data", data, "--output", "runs", "--quiet", cwd=project)
+    message = assert_user_error(completed)
+    written = files_under(project) - before
+    assert all(path in ("runs", "runs/.cache") or path.startswith("runs/.cache/images-") for path in written), written
+    assert not any(path.endswith(".partial") for path in written)
+    return message
+
+
+def corrupt(path: Path) -> Path:
+    """A file with a PNG signature and nothing readable after it."""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 8)
+    return path
+
+
+def truncated(path: Path) -> Path:
+    """A real PNG cut short: the header reads, the pixels do not."""
+    source = write_image(path.with_name("whole.png"), (16, 16), seed=3)
+    path.write_bytes(source.read_bytes()[:-40])
+    return path
+
+
+# -- files that cannot be read ------------------------------------------------------------------------------
+
+
+def test_a_missing_image_file_names_the_row_and_the_path(cli: CLI, project: Path) -> None:
+    spoil(project, 2, "images/zero/missing.png")
+    message = train(cli, project)
+    assert message.startswith("error: data.csv, row 2, column 'image': ")
+    assert str(project / "images" / "zero" / "missing.png") in message
+    assert "does not exist" in message
+
+
+@pytest.mark.xfail(
+    reason="BUG: outside the training rows nothing probes the files before the cache key is computed; "
+    "os.stat in features/image.py `_cached` raises a raw FileNotFoundError (traceback, exit 1)",
+    strict=True,
+)
+@pytest.mark.parametrize("row", [FIRST_VALIDATION_ROW, FIRST_TEST_ROW], ids=["validation", "test"])
+def test_a_missing_image_file_outside_the_training_rows(cli: CLI, project: Path, row: int) -> None:
+    spoil(project, row, "images/zero/missing.png")
+    message = failed_train(cli, project)  # a left-over cache is a separate bug
+    assert f"row {row}, column 'image'" in message
+    assert "missing.png" in message
+
+
+@pytest.mark.xfail(
+    reason="BUG: with lazy decoding (cache_memory_mb: 0) validation and test files are not checked before "
+    "training; the first validation raises a raw ValueProblem (traceback) after the run directory is written",
+    strict=True,
+)
+def test_a_missing_image_file_in_validation_rows_with_lazy_decoding(cli: CLI, project: Path) -> None:
+    write_config(
+        project,
+        image_config(epochs=1, split={"method": "column", "column": "split"}, image={"cache_memory_mb": 0}),
+    )
+    spoil(project, FIRST_VALIDATION_ROW, "images/zero/missing.png")
+    message = failed_train(cli, project)  # a left-over cache is a separate bug
+    assert f"row {FIRST_VALIDATION_ROW}, column 'image'" in message
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "text", "empty"])
+def test_an_unreadable_image_file_names_the_row_and_the_path(cli: CLI, project: Path, kind: str) -> None:
+    bad = project / "images" / "zero" / "bad.png"
+    if kind == "corrupt":
+        corrupt(bad)
+    elif kind == "text":
+        bad.write_text("this is a text file with an image's name\n")
+    else:
+        bad.write_bytes(b"")
+    spoil(project, 3, "images/zero/bad.png")
+    message = train(cli, project)
+    assert message.startswith("error: data.csv, row 3, column 'image': ")
+    assert f"{str(bad)!r} is not a readable image" in message
+
+
+def test_a_truncated_image_file_names_the_row_and_the_path(cli: CLI, project: Path) -> None:
+    """Its header reads, so the problem shows only when the pixels are decoded."""
+    bad = truncated(project / "images" / "zero" / "bad.png")
+    spoil(project, 3, "images/zero/bad.png")
+    message = failed_train(cli, project)
+    assert message.startswith("error: data.csv, row 3, column 'image': ")
+    assert f"{str(bad)!r} is not a readable image" in message
+
+
+def test_a_non_image_file_named_in_the_table(cli: CLI, project: Path) -> None:
+    (project / "notes.txt").write_text("hello")
+    spoil(project, 1, "notes.txt")
+    message = train(cli, project)
+    assert "row 1, column 'image'" in message
+    assert "notes.txt" in message
+    assert "not a readable image" in message
+
+
+@pytest.mark.parametrize("row", [FIRST_VALIDATION_ROW, FIRST_TEST_ROW], ids=["validation", "test"])
+def test_an_unreadable_file_outside_the_training_rows(cli: CLI, project: Path, row: int) -> None:
+    corrupt(project / "images" / "bad.png")
+    spoil(project, row, "images/bad.png")
+    message = failed_train(cli, project)
+    assert f"row {row}, column 'image'" in message
+    assert "is not a readable image" in message
+
+
+@pytest.mark.xfail(
+    reason="BUG: a failed train leaves <output>/.cache/ behind: the cache folder is created before the pixels are "
+    "decoded, and the training rows are cached before the validation and test files are checked",
+    strict=True,
+)
+@pytest.mark.parametrize("where", ["truncated-training-row", "corrupt-test-row"])
+def test_an_unreadable_file_writes_nothing_at_all(cli: CLI, project: Path, where: str) -> None:
+    if where == "truncated-training-row":
+        truncated(project / "images" / "bad.png")
+        spoil(project, 3, "images/bad.png")
+    else:
+        corrupt(project / "images" / "bad.png")
+        spoil(project, FIRST_TEST_ROW, "images/bad.png")
+    train(cli, project)
+
+
+@pytest.mark.xfail(
+    reason="BUG: a training image that fails to decode in a DataLoader worker (beyond the statistics sample, "
+    "so first decoded there) surfaces as torch's RuntimeError 'Caught ValueProblem in DataLoader worker' "
+    "(traceback, exit 1) after the run directory is written",
+    strict=True,
+)
+def test_a_truncated_training_file_decoded_only_in_a_worker(
+    cli: CLI, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training set larger than the sample the statistics are computed on (2,000 images), simulated by a
+    sample of 1: the truncated file's header reads, so only its decoding for a training batch finds it."""
+    monkeypatch.setattr("deepwright.features.image._STATISTICS_SAMPLE", 1)
+    write_config(
+        project,
+        image_config(epochs=1, split={"method": "column", "column": "split"}, image={"cache_memory_mb": 0}),
+    )
+    truncated(project / "images" / "bad.png")
+    spoil(project, 3, "images/bad.png")
+    message = failed_train(cli, project)  # a left-over cache is a separate bug
+    assert "row 3, column 'image'" in message
+
+
+def test_an_empty_image_cell(cli: CLI, project: Path) -> None:
+    spoil(project, 4, "")
+    message = train(cli, project)
+    assert message.startswith("error: data.csv, row 4, column 'image': ")
+    assert "empty" in message
+
+
+@pytest.mark.usefixtures("no_plots")
+def test_empty_image_cells_can_drop_their_rows(cli: CLI, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+    write_config(
+        project,
+        image_config(
+            epochs=1, split={"method": "column", "column": "split"}, image={"missing": {"strategy": "drop_row"}}
+        ),
+    )
+    spoil(project, 4, "")
+    completed = cli("train", "--config", "config.yaml", "--data", "data.csv", "--quiet", cwd=project)
+    assert completed.returncode == 0, completed.stderr
+    facts = json.loads((project / "runs" / "data" / "run.json").read_text())
+    assert facts["cleaning"]["rows_out"] == 23
+
+
+# -- folders of class folders -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "init"])
+def test_an_empty_class_folder_is_named(cli: CLI, project: Path, command: str) -> None:
+    (project / "images" / "eight").mkdir()
+    (project / "images" / "eight" / "README.txt").write_text("to do")
+    before = files_under(project)
+    if command == "train":
+        completed = cli("train", "--config", "config.yaml", "--data", "images", "--quiet", cwd=project)
+    else:
+        completed = cli("init", "--data", "images", "-o", "inferred.yaml", cwd=project)
+    message = assert_user_error(completed)
+    assert message.startswith("error: images: ")
+    assert "class folder 'eight' holds no image or audio files" in message
+    assert files_under(project) == before
+
+
+def test_a_folder_of_images_without_class_folders(cli: CLI, project: Path) -> None:
+    message = train(cli, project, data="images/zero")
+    assert "without class folders" in message
+
+
+def test_a_corrupt_file_in_a_class_folder(cli: CLI, project: Path) -> None:
+    corrupt(project / "images" / "one" / "0000-bad.png")
+    write_config(project, image_config(epochs=1))
+    message = failed_train(cli, project, data="images")
+    assert "column 'image'" in message
+    assert "0000-bad.png" in message
+    assert "is not a readable image" in message
+
+
+# -- differences that are not mistakes ------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_plots")
+def test_grey_colour_and_sizes_mixed_train_with_the_documented_conversion(
+    cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grey and colour → 3 channels (any colour training image makes RGB); sizes → the most common training
+    size."""
+    monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+    for label in ("cat", "dog"):
+        for index in range(10):  # 6 of each class train: at least one is colour, most are 8×8
+            size = (8, 8) if index < 7 else (10 + index, 6)
+            mode = "RGB" if index % 2 else "L"
+            write_image(tmp_path / "data" / label / f"{index}.png", size, mode, seed=index + 10 * (label == "dog"))
+    write_config(tmp_path, image_config(epochs=1, split={"method": "stratified", "fractions": [0.6, 0.2, 0.2]}))
+    completed = cli("train", "--config", "config.yaml", "--data", "data", "--quiet", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    state = json.loads((tmp_path / "runs" / "data" / "preprocessing.json").read_text())["inputs"]["image"]
+    assert state["channels"] == 3
+    assert state["size"] == [8, 8]
+
+
+# -- bad payloads at prediction time ------------------------------------------------------------------------
+
+NOT_AN_IMAGE = base64.b64encode(b"just some text, not an image").decode()
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ({"base64": NOT_AN_IMAGE}, "the base64 payload is not a readable image"),
+        (f"data:image/png;base64,{NOT_AN_IMAGE}", "the base64 payload is not a readable image"),
+        (b"just some bytes", "is not a readable image"),
+        ({"base64": "%%% not base64 %%%"}, "not valid base64"),
+        ("data:image/png,not-base64", "must be base64-encoded"),
+        ({"url": "https://example.com/a.png"}, '{"base64": "<base64 text>"}'),
+        ("no/such/image.png", "does not exist"),
+        (None, "empty"),
+    ],
+    ids=["base64", "data-url", "raw-bytes", "invalid-base64", "plain-data-url", "wrong-key", "missing-path", "null"],
+)
+def test_predict_names_the_request_row_and_column_of_a_bad_payload(bundle: Path, cell: Any, reason: str) -> None:
+    model = dp.load(bundle)
+    good = {"image": {"base64": base64.b64encode((DIGITS / "one" / "0001.png").read_bytes()).decode()}}
+    with pytest.raises(DataError) as raised:
+        model.predict([good, good, {"image": cell}])
+    error = raised.value
+    assert (error.row, error.column, error.source) == (3, "image", "the request")
+    assert str(error).startswith("the request, row 3, column 'image': ")
+    assert reason in str(error)
+    assert len(str(error).splitlines()) == 1
+
+
+@pytest.mark.parametrize("payload", ["data-url", "mapping"])
+def test_predict_command_with_a_payload_that_is_not_an_image(
+    cli: CLI, bundle: Path, tmp_path: Path, payload: str
+) -> None:
+    good = base64.b64encode((DIGITS / "zero" / "0000.png").read_bytes()).decode()
+    cells = [good, good, NOT_AN_IMAGE]
+    rows = [{"image": f"data:image/png;base64,{text}" if payload == "data-url" else {"base64": text}} for text in cells]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    before = files_under(tmp_path)
+    completed = cli("predict", "--model", bundle, "--data", "requests.jsonl", "--output", "out.csv", cwd=tmp_path)
+    message = assert_user_error(completed)
+    assert message.startswith("error: requests.jsonl, row 3, column 'image': ")
+    assert "not a readable image" in message
+    assert files_under(tmp_path) == before
+
+
+def test_predict_command_reads_base64_rows(cli: CLI, bundle: Path, tmp_path: Path) -> None:
+    files = [DIGITS / "zero" / "0000.png", DIGITS / "seven" / "0007.png"]
+    rows = [{"image": {"base64": base64.b64encode(path.read_bytes()).decode()}} for path in files]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    pd.DataFrame({"image": [str(path) for path in files]}).to_csv(tmp_path / "paths.csv", index=False)
+    for data, output in (("requests.jsonl", "from-base64.csv"), ("paths.csv", "from-paths.csv")):
+        completed = cli("predict", "--model", bundle, "--data", data, "--output", output, cwd=tmp_path)
+        assert completed.returncode == 0, completed.stderr
+    from_base64 = pd.read_csv(tmp_path / "from-base64.csv")
+    from_paths = pd.read_csv(tmp_path / "from-paths.csv")
+    pd.testing.assert_frame_equal(from_base64, from_paths)
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_predict_and_evaluate_commands_name_a_missing_image(
+    cli: CLI, bundle: Path, project: Path, command: str
+) -> None:
+    spoil(project, 6, "images/one/missing.png")
+    before = files_under(project)
+    completed = cli(command, "--model", bundle, "--data", "data.csv", "--output", "out", cwd=project)
+    message = assert_user_error(completed)
+    assert message.startswith("error: data.csv, row 6, column 'image': ")
+    assert "missing.png" in message
+    assert files_under(project) == before
+
+
+# -- config mistakes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ({"channels": 2}, "input_features[0].channels: 2 is not a choice"),
+        ({"missing": {"strategy": "mean"}}, "an image cannot be filled in"),
+        ({"encoder": {"channels": [4, 8], "pools": [2]}}, "pools has 1 values for 2 layers"),
+        ({"encoder": {"type": "resnett"}}, "did you mean 'resnet'?"),
+        ({"augmentation": {"horizontal_flip": {"probability": 2}}}, "horizontal_flip.probability"),
+        ({"augmentaton": {}}, "did you mean 'augmentation'?"),
+        ({"size": [0, 8]}, "input_features[0].size"),
+        ({"cache_memory_mb": -1}, "cache_memory_mb"),
+    ],
+)
+def test_image_config_mistakes(cli: CLI, project: Path, image: dict[str, Any], expected: str) -> None:
+    config = image_config(epochs=1)
+    config["input_features"][0].update(image)
+    write_config(project, config)
+    before = files_under(project)
+    completed = cli("train", "--config", "config.yaml", "--data", "data.csv", "--quiet", cwd=project)
+    message = assert_user_error(completed, max_lines=3)
+    assert expected in message
+    assert files_under(project) == before
+
+
+def test_an_image_cannot_be_an_output(cli: CLI, project: Path) -> None:
+    config = image_config(epochs=1)
+    config["output_features"] = [{"name": "image", "type": "image"}]
+    config["input_features"] = [{"name": "label", "type": "category"}]
+    write_config(project, config)
+    completed = cli("train", "--config", "config.yaml", "--data", "data.csv", "--quiet", cwd=project)
+    assert "type 'image' cannot be an output" in assert_user_error(completed, max_lines=3)
