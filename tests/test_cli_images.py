@@ -119,11 +119,6 @@ def test_a_missing_image_file_names_the_row_and_the_path(cli: CLI, project: Path
     assert "does not exist" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: outside the training rows nothing probes the files before the cache key is computed; "
-    "os.stat in features/image.py `_cached` raises a raw FileNotFoundError (traceback, exit 1)",
-    strict=True,
-)
 @pytest.mark.parametrize("row", [FIRST_VALIDATION_ROW, FIRST_TEST_ROW], ids=["validation", "test"])
 def test_a_missing_image_file_outside_the_training_rows(cli: CLI, project: Path, row: int) -> None:
     spoil(project, row, "images/zero/missing.png")
@@ -132,11 +127,6 @@ def test_a_missing_image_file_outside_the_training_rows(cli: CLI, project: Path,
     assert "missing.png" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: with lazy decoding (cache_memory_mb: 0) validation and test files are not checked before "
-    "training; the first validation raises a raw ValueProblem (traceback) after the run directory is written",
-    strict=True,
-)
 def test_a_missing_image_file_in_validation_rows_with_lazy_decoding(cli: CLI, project: Path) -> None:
     write_config(
         project,
@@ -189,11 +179,6 @@ def test_an_unreadable_file_outside_the_training_rows(cli: CLI, project: Path, r
     assert "is not a readable image" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: a failed train leaves <output>/.cache/ behind: the cache folder is created before the pixels are "
-    "decoded, and the training rows are cached before the validation and test files are checked",
-    strict=True,
-)
 @pytest.mark.parametrize("where", ["truncated-training-row", "corrupt-test-row"])
 def test_an_unreadable_file_writes_nothing_at_all(cli: CLI, project: Path, where: str) -> None:
     if where == "truncated-training-row":
@@ -205,12 +190,6 @@ def test_an_unreadable_file_writes_nothing_at_all(cli: CLI, project: Path, where
     train(cli, project)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a training image that fails to decode in a DataLoader worker (beyond the statistics sample, "
-    "so first decoded there) surfaces as torch's RuntimeError 'Caught ValueProblem in DataLoader worker' "
-    "(traceback, exit 1) after the run directory is written",
-    strict=True,
-)
 def test_a_truncated_training_file_decoded_only_in_a_worker(
     cli: CLI, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -124,11 +124,6 @@ def test_the_bundle_predicts_the_same_from_a_path_and_from_base64(digits_run: Tr
     assert single["label_probability"] == pytest.approx(by_path[0]["label_probability"], abs=1e-6)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Predictor._predict_records builds each column with np.array([...], dtype=object), which unpacks "
-    "a bytearray into a 2-D array of ints; media cells accept bytearray, the request path does not",
-    strict=True,
-)
 def test_a_bytearray_payload_predicts_like_bytes(digits_run: Trained) -> None:
     model = digits_run.pipeline
     path = digit_files()[0]

@@ -79,7 +79,34 @@ class Pipeline:
         The run directory (`output_dir/<name>/`) gets the resolved config, the JSON-lines log, a checkpoint
         per epoch, plots, `metrics.json` for the validation and test splits, a report and the bundle
         (`model/`). With `resume_from` (a run directory), training continues from its last checkpoint.
+
+        A mistake in the data found on the way (even one found only while training, such as an image that
+        fails to decode) leaves nothing behind: the new run directory, and the output and cache folders if
+        this call made them, are removed.
         """
+        import shutil
+
+        from deepwright.errors import DeepwrightError
+
+        output_dir = Path(output_dir)
+        made: list[Path] = [path for path in (output_dir, output_dir / ".cache") if not path.exists()]
+        try:
+            return self._fit(data, output_dir, run_name, resume_from, progress, made)
+        except DeepwrightError:
+            if resume_from is None:
+                for path in reversed(made):
+                    shutil.rmtree(path, ignore_errors=True)
+            raise
+
+    def _fit(
+        self,
+        data: Any,
+        output_dir: Path,
+        run_name: str | None,
+        resume_from: str | Path | None,
+        progress: bool,
+        made: list[Path],
+    ) -> TrainResult:
         import torch
 
         from deepwright.features.featureset import FeatureSet
@@ -92,7 +119,7 @@ class Pipeline:
             torch.set_num_threads(options.threads)
         table = read_table(data)
         prepared = _prepare(self.config, table)
-        features = FeatureSet(self.config, cache_dir=Path(output_dir) / ".cache")
+        features = FeatureSet(self.config, cache_dir=output_dir / ".cache")
         run_dir = Path(resume_from) if resume_from is not None else None
         if run_dir is not None:
             features.load_state(read_run_json(run_dir, "preprocessing.json"))
@@ -113,7 +140,8 @@ class Pipeline:
 
         check_options(state, tables["validation"] or None, options, validate)  # before anything is written
         if run_dir is None:
-            run_dir = _new_run_dir(Path(output_dir), _safe_name(run_name or self.config.name or table.source))
+            run_dir = _new_run_dir(output_dir, _safe_name(run_name or self.config.name or table.source))
+            made.append(run_dir)
             _write_run_start(run_dir, self.config, features, table, prepared)
         else:
             state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"))

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from deepwright.config import ImageFeatureConfig
-from deepwright.errors import NotFittedError
+from deepwright.errors import DataError, NotFittedError
 from deepwright.features.base import ValueProblem
 from deepwright.features.image import ImageEncoder, ImageFeature, LazyImages, decode_image
 from deepwright.models.conv import ConvStack, ResNet
@@ -122,11 +122,6 @@ def test_configured_colour_repeats_grey(tmp_path: Path) -> None:
     assert (decoded[0] == decoded[0, :1]).all()
 
 
-@pytest.mark.xfail(
-    reason="BUG: 16-bit grey PNGs (mode I;16) are converted with Image.convert('L'), which clips every value "
-    "above 255 to white instead of scaling 0–65535 to 0–255",
-    strict=True,
-)
 def test_sixteen_bit_grey_keeps_its_contrast(tmp_path: Path) -> None:
     deep = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
     path = tmp_path / "deep.png"
@@ -315,10 +310,11 @@ def test_lazy_images_name_the_position_of_an_unreadable_file(tmp_path: Path) -> 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     lazy = fitted(cells(good), cache_memory_mb=0).transform(cells(good, good, bad))
+    lazy.locate(np.array([11, 12, 13]), "table.csv", "image")
     assert lazy[[0, 1]].shape == (2, 1, 8, 8)
-    with pytest.raises(ValueProblem, match="not a readable image") as raised:
+    with pytest.raises(DataError, match="not a readable image") as raised:
         lazy[[0, 2]]
-    assert raised.value.position == 2
+    assert (raised.value.row, raised.value.column, raised.value.source) == (13, "image", "table.csv")
 
 
 def test_the_memory_budget_boundary(tmp_path: Path) -> None:

@@ -161,12 +161,6 @@ def test_resized_crop_magnifies_the_content() -> None:
     torch.testing.assert_close(steps, torch.full_like(steps, math.sqrt(0.5) / 24), rtol=0, atol=1e-5)
 
 
-@pytest.mark.xfail(
-    reason="BUG: resized_crop shifts the crop window by up to 1 − scale in normalised coordinates, which lets the "
-    "outermost output pixels sample between the last pixel centre and the image edge, where grid_sample's zero "
-    "padding blends black into the border",
-    strict=True,
-)
 def test_resized_crop_samples_only_inside_the_image() -> None:
     """A crop lies inside the image, so a constant image stays constant: no black leaks in at the border."""
     torch.manual_seed(4)

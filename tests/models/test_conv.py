@@ -177,11 +177,6 @@ def test_convstack_group_norm() -> None:
     assert stack(torch.rand(1, 1, 8, 8)).shape == (1, 16)  # group norm works on a single image
 
 
-@pytest.mark.xfail(
-    reason="BUG: group norm uses min(8, channels) groups, which must divide the channel count; "
-    "channels 12 (or 20, 36…) with norm 'group' raises a raw ValueError from torch",
-    strict=True,
-)
 @pytest.mark.parametrize("channels", [12, 20])
 def test_convstack_group_norm_with_any_channel_count(channels: int) -> None:
     assert ConvStack(1, channels=[channels], norm="group")(torch.rand(2, 1, 8, 8)).shape == (2, channels)

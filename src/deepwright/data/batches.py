@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepwright.errors import DataError, DeepwrightError
+
 __all__ = ["TensorTable", "batch_bounds", "is_lazy", "iterate_batches", "num_rows", "to_device", "to_tensors"]
 
 TensorTable = dict[str, Any]  # name → torch.Tensor, or a lazy column
@@ -86,13 +88,20 @@ def batch_bounds(total: int, batch_size: int) -> list[tuple[int, int]]:
 
 
 class _Rows:
-    """Picklable batch maker for DataLoader workers: row indices → a batch of every column."""
+    """Picklable batch maker for DataLoader workers: row indices → a batch of every column.
+
+    A `DeepwrightError` (a file that fails to decode) comes back as its message, since DataLoader would
+    re-raise it wrapped in a worker traceback; the main process raises it again as a `DataError`.
+    """
 
     def __init__(self, table: TensorTable) -> None:
         self.table = {name: column.cpu() if not is_lazy(column) else column for name, column in table.items()}
 
-    def __call__(self, indices: torch.Tensor) -> TensorTable:
-        return {name: column[indices] for name, column in self.table.items()}
+    def __call__(self, indices: torch.Tensor) -> TensorTable | str:
+        try:
+            return {name: column[indices] for name, column in self.table.items()}
+        except DeepwrightError as error:
+            return str(error)
 
 
 def _worker_batches(
@@ -111,4 +120,6 @@ def _worker_batches(
         prefetch_factor=2 if workers else None,
     )
     for batch in loader:
+        if isinstance(batch, str):
+            raise DataError(batch)
         yield {name: tensor.to(device) for name, tensor in batch.items()} if device is not None else batch

@@ -85,8 +85,9 @@ class Predictor:
             return []
         columns = {}
         for name in self.features.input_names:
+            column = np.empty(len(rows), dtype=object)  # cell by cell: np.array would unpack bytes-like cells
             try:
-                columns[name] = np.array([row[name] for row in rows], dtype=object)
+                column[:] = [row[name] for row in rows]
             except KeyError:
                 position = next(index for index, row in enumerate(rows) if name not in row)
                 raise DataError(
@@ -95,6 +96,7 @@ class Predictor:
                     row=position + 1,
                     source="the request",
                 ) from None
+            columns[name] = column
         results = self.predict_columns(columns, np.arange(1, len(rows) + 1), "the request")
         values = {name: array.tolist() for name, array in results.items()}
         return [dict(zip(values, row)) for row in zip(*values.values())]

@@ -84,6 +84,8 @@ class FeatureSet:
         for feature in self.inputs:
             with _located(feature.name, row_numbers, source):
                 array = feature.transform(columns[feature.name])
+            if hasattr(array, "locate"):  # a lazy column, which will decode (and may fail) later
+                array.locate(row_numbers, source, feature.name)
             if feature.passthrough:
                 stacked.append(array)
             else:

@@ -29,19 +29,21 @@ from torch import nn
 from deepwright.config import ImageFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.data.media import MediaError, describe_cell, is_inline, open_cell
+from deepwright.errors import DataError
 from deepwright.features.base import Role, ValueProblem, check_is_fitted
 from deepwright.models.augment import ImageAugmentation
 from deepwright.models.conv import ConvStack, ResNet
 from deepwright.registry import FEATURES
 
-__all__ = ["ImageEncoder", "ImageFeature", "LazyImages", "decode_image"]
+__all__ = ["ImageEncoder", "ImageFeature", "ImageLayout", "LazyImages", "decode_image"]
 
-_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+_WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "F"})  # more than 8 bits a pixel
 _STATISTICS_SAMPLE = 2000  # images used for mean/std when they are decoded per batch
 
 
 @dataclass(frozen=True)
-class _Layout:
+class ImageLayout:
     """What every decoded image is made into: (channels, height, width), stretched or padded."""
 
     channels: int
@@ -54,13 +56,15 @@ class _Layout:
         return self.channels * self.height * self.width
 
 
-def decode_image(cell: Any, layout: _Layout) -> np.ndarray:
+def decode_image(cell: Any, layout: ImageLayout) -> np.ndarray:
     """One image cell → a uint8 array (channels, height, width); `MediaError` when it cannot be read."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     source = open_cell(cell)
     try:
         with Image.open(source) as image:
+            if image.mode in _WIDE_GREY_MODES:
+                image = _to_eight_bits(image)
             image = image.convert("L" if layout.channels == 1 else "RGB")
             size = (layout.width, layout.height)
             if image.size != size:
@@ -72,6 +76,16 @@ def decode_image(cell: Any, layout: _Layout) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise MediaError(f"{describe_cell(cell)} is not a readable image ({type(error).__name__})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _to_eight_bits(image: Any) -> Any:
+    """A 16-bit (or 32-bit, or float) grey image scaled into 8 bits, rather than clipped at 255."""
+    from PIL import Image
+
+    pixels = np.asarray(image, dtype=np.float64)
+    if pixels.max(initial=0) > 255:
+        pixels = pixels / 257.0  # 16-bit range → 8-bit range
+    return Image.fromarray(pixels.clip(0, 255).round().astype(np.uint8), "L")
 
 
 def _probe(cell: Any) -> tuple[int, int, bool]:
@@ -86,7 +100,7 @@ def _probe(cell: Any) -> tuple[int, int, bool]:
         raise MediaError(f"{describe_cell(cell)} is not a readable image ({type(error).__name__})") from None
 
 
-def _decode_into(cells: np.ndarray, layout: _Layout, out: np.ndarray) -> None:
+def _decode_into(cells: np.ndarray, layout: ImageLayout, out: np.ndarray) -> None:
     """Decode every cell into `out[i]`, in threads (Pillow decodes without holding the GIL)."""
 
     def decode(position: int) -> None:
@@ -104,9 +118,16 @@ class LazyImages:
     """Image cells decoded on access: `images[indices]` → a uint8 tensor (N, C, H, W). Used when the decoded
     set would not fit the memory budget; the trainer then decodes batches in worker processes."""
 
-    def __init__(self, cells: np.ndarray, layout: _Layout) -> None:
+    def __init__(self, cells: np.ndarray, layout: ImageLayout) -> None:
         self.cells = cells
         self.layout = layout
+        self.row_numbers: np.ndarray | None = None
+        self.column: str | None = None
+        self.source: str | None = None
+
+    def locate(self, row_numbers: np.ndarray, source: str, column: str) -> None:
+        """Where the cells came from, so that a file failing to decode later is named with its row."""
+        self.row_numbers, self.source, self.column = row_numbers, source, column
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -119,7 +140,8 @@ class LazyImages:
             try:
                 out[row] = decode_image(self.cells[position], self.layout)
             except MediaError as error:
-                raise ValueProblem(int(position), str(error)) from None
+                number = None if self.row_numbers is None else int(self.row_numbers[position])
+                raise DataError(str(error), column=self.column, row=number, source=self.source) from None
         return torch.from_numpy(out)
 
 
@@ -152,7 +174,7 @@ class ImageFeature:
         self.options = options
         self.role = role
         self.cache_dir: Path | None = None  # set by the caller to keep decoded images between runs
-        self.layout_: _Layout | None = None
+        self.layout_: ImageLayout | None = None
         self.mean_: list[float] | None = None
         self.std_: list[float] | None = None
 
@@ -166,7 +188,7 @@ class ImageFeature:
                 raise ValueProblem(position, str(error)) from None
         height, width = self.options.size or Counter((h, w) for h, w, _ in probes).most_common(1)[0][0]
         channels = self.options.channels or (1 if all(grey for _, _, grey in probes) else 3)
-        self.layout_ = _Layout(channels, height, width, self.options.keep_aspect_ratio)
+        self.layout_ = ImageLayout(channels, height, width, self.options.keep_aspect_ratio)
         images = self._decoded(cells)
         sample = images if isinstance(images, np.ndarray) else images[: min(len(images), _STATISTICS_SAMPLE)].numpy()
         pixels = sample.transpose(1, 0, 2, 3).reshape(channels, -1)
@@ -190,7 +212,7 @@ class ImageFeature:
 
     def load_state(self, state: dict[str, Any]) -> None:
         height, width = state["size"]
-        self.layout_ = _Layout(state["channels"], height, width, state["keep_aspect_ratio"])
+        self.layout_ = ImageLayout(state["channels"], height, width, state["keep_aspect_ratio"])
         self.mean_, self.std_ = state["mean"], state["std"]
 
     def width(self) -> int:
@@ -220,10 +242,17 @@ class ImageFeature:
         )
 
     def _present(self, values: np.ndarray) -> np.ndarray:
-        """The cells, once checked that none is empty (an image cannot be filled in)."""
+        """The cells, once checked that none is empty (an image cannot be filled in) and that every path
+        names a file, before anything is decoded or cached."""
         missing = missing_mask(values)
         if missing.any():
             raise ValueProblem(int(np.flatnonzero(missing)[0]), "the image cell is empty; give a file path")
+        for position, cell in enumerate(values):
+            if not is_inline(cell):
+                try:
+                    open_cell(cell)
+                except MediaError as error:
+                    raise ValueProblem(position, str(error)) from None
         return values
 
     def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyImages:
@@ -238,7 +267,7 @@ class ImageFeature:
         return _cached(cells, layout, self.cache_dir)
 
 
-def _cached(cells: np.ndarray, layout: _Layout, cache_dir: Path) -> np.ndarray:
+def _cached(cells: np.ndarray, layout: ImageLayout, cache_dir: Path) -> np.ndarray:
     """The decoded images from the memory-mapped cache file for exactly these files (decoding them first on a
     miss). The key covers each file's path, size and modification time, and the layout."""
     digest = hashlib.sha256(json.dumps(layout.__dict__, sort_keys=True).encode())
@@ -246,10 +275,10 @@ def _cached(cells: np.ndarray, layout: _Layout, cache_dir: Path) -> np.ndarray:
         status = os.stat(cell)
         digest.update(f"{cell}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
     key = digest.hexdigest()[:32]
-    cache_dir.mkdir(parents=True, exist_ok=True)
     data, marker = cache_dir / f"images-{key}.u8", cache_dir / f"images-{key}.json"
     shape = (len(cells), layout.channels, layout.height, layout.width)
     if not marker.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
         temporary = data.with_suffix(".partial")
         images = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
         try:

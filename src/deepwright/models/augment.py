@@ -58,8 +58,9 @@ class ImageAugmentation(nn.Module):
             ratio = torch.exp(torch.empty(batch, device=device).uniform_(log_low, log_high))
             scale_x = torch.sqrt(area * ratio).clamp(max=1.0)
             scale_y = torch.sqrt(area / ratio).clamp(max=1.0)
-            shift_x = (torch.rand(batch, device=device) * 2 - 1) * (1 - scale_x)
-            shift_y = (torch.rand(batch, device=device) * 2 - 1) * (1 - scale_y)
+            # Shifts keep the outermost sampled pixel centres inside the image, away from the zero padding.
+            shift_x = (torch.rand(batch, device=device) * 2 - 1) * (1 - scale_x) * (1 - 1 / width)
+            shift_y = (torch.rand(batch, device=device) * 2 - 1) * (1 - scale_y) * (1 - 1 / height)
             crop = _identity(batch, device)
             crop[:, 0, 0], crop[:, 1, 1], crop[:, 0, 2], crop[:, 1, 2] = scale_x, scale_y, shift_x, shift_y
             theta = _where_chosen(options.resized_crop.probability, crop, batch) @ theta

@@ -7,6 +7,8 @@ sequences (B, C, T), for spectrogram frames or token embeddings.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ def _norm(kind: str | None, channels: int, dims: int) -> nn.Module:
     if kind == "batch":
         return _BATCH_NORM[dims](channels)
     if kind == "group":
-        return nn.GroupNorm(min(8, channels), channels)
+        return nn.GroupNorm(math.gcd(8, channels), channels)  # the group count must divide the channels
     return nn.Identity()
 
 
