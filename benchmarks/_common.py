@@ -2,7 +2,9 @@
 tables once, timing subprocesses, medians and percentiles, and printing the one-line JSON result.
 
 The reference scripts are the plain-PyTorch programs in `../shared/bench/` (relative to the repository root); every
-benchmark runs them in the same session as deepwright, so only ratios within one run are compared.
+benchmark runs them in the same session as deepwright, interleaved, so only ratios within one run are compared. The
+machine is shared: every run records the share of the CPUs other processes used meanwhile, and rounds where that
+was high are run again and left out of the summary.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ DEFAULT_DATA_DIR = Path("/tmp/deepwright-bench")
 PYTHON = sys.executable
 
 # A run during which other processes used more than this share of all CPUs is contended: on two cores, a second
-# process running torch slows a two-thread torch process down many times over, so such runs are redone.
+# process running torch slows a two-thread torch process down many times over, so its round is run again and left
+# out of the summary (see `Rounds`).
 MAX_OTHERS_SHARE = 0.1
 # The generated tables: file name → the reference generator that writes it (with its default arguments).
 GENERATORS = {"seed.csv": "make_seed_csv.py", "mixed.csv": "make_mixed_csv.py"}
@@ -69,7 +72,10 @@ def base_parser(description: str, *, repeats: int | None = 3, data_dir: bool = T
     )
     if repeats is not None:
         parser.add_argument(
-            "--repeats", type=int, default=repeats, help=f"repetitions of each compared command (default: {repeats})"
+            "--repeats",
+            type=int,
+            default=repeats,
+            help=f"rounds wanted, each running every compared command once (default: {repeats})",
         )
     return parser
 
