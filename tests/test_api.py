@@ -97,7 +97,7 @@ def test_log_has_one_json_line_per_epoch(trained: Trained) -> None:
 def test_checkpoint_is_the_final_state(trained: Trained) -> None:
     checkpoint = torch.load(trained.result.run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert checkpoint["epoch"] == 4
-    assert set(checkpoint) >= {"model", "optimizer", "generator", "torch_rng", "history"}
+    assert set(checkpoint) >= {"model", "optimizer", "generator", "torch_rng"}
 
 
 def test_run_facts(trained: Trained) -> None:

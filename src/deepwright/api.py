@@ -144,7 +144,10 @@ class Pipeline:
             made.append(run_dir)
             _write_run_start(run_dir, self.config, features, table, prepared)
         else:
-            state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
+            log_path = run_dir / "log.jsonl"
+            state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"), _read_log(log_path))
+            # Epochs logged after the last checkpoint are trained again: drop their lines.
+            log_path.write_text("".join(json.dumps(record) + "\n" for record in state.history), encoding="utf-8")
         fit(
             state,
             tables["train"],
@@ -344,6 +347,13 @@ def _safe_name(source: str) -> str:
         name = name.removesuffix(suffix)
     name = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
     return name.strip(".") or "run"
+
+
+def _read_log(path: Path) -> list[dict[str, float]]:
+    """The epoch records of a run's log.jsonl (none when it is missing)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_run_json(run_dir: Path, name: str) -> Any:

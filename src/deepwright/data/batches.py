@@ -1,9 +1,9 @@
 """Tensor tables and batches: a dict {name → column} whose columns share their first (row) axis.
 
 A column is a tensor, or a *lazy* column (any object with `len()` whose `column[indices]` returns a tensor,
-such as images decoded on access). A table of tensors is turned into tensors once; an epoch shuffles it with one
-gather and then yields contiguous slices, which are views and cost nothing to make. A table with a lazy column
-is batched by a DataLoader whose worker processes do the decoding.
+such as images decoded on access). A table of tensors is turned into tensors once; each batch then gathers its
+rows of a shuffled order (unshuffled batches are slices, which are views and cost nothing). A table with a lazy
+column is batched by a DataLoader whose worker processes do the decoding.
 """
 
 from __future__ import annotations
@@ -68,11 +68,14 @@ def iterate_batches(
     if any(is_lazy(column) for column in table.values()):
         yield from _worker_batches(table, bounds, order, device)
         return
-    if order is not None:
-        order = order.to(next(iter(table.values())).device)
-        table = {name: tensor[order] for name, tensor in table.items()}
+    if order is None:
+        for start, end in bounds:
+            yield {name: tensor[start:end] for name, tensor in table.items()}
+        return
+    order = order.to(next(iter(table.values())).device)
     for start, end in bounds:
-        yield {name: tensor[start:end] for name, tensor in table.items()}
+        rows = order[start:end]
+        yield {name: tensor[rows] for name, tensor in table.items()}
 
 
 def batch_bounds(total: int, batch_size: int) -> list[tuple[int, int]]:

@@ -29,7 +29,8 @@ MAX_TARGET_CLASSES = 20  # an integer target with at most this many values is a 
 TARGET_STEPS = 40_000  # optimizer steps a default run plans for, within the epoch bounds below
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
 MIN_TEXT_WORDS = 3  # a many-valued string column with at least this many words per value on average is text
-SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled
+SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled…
+MIN_LOG_VALUES = 30  # …when it also has this many distinct values (not a count or a pixel with a few levels)
 BATCH_SIZE = 32
 # Inputs whose steps cost far more than a table row's: a fixed number of epochs with the learning rate decayed
 # to zero along a cosine (steadier than a constant rate with batch norm), instead of the step budget.
@@ -209,9 +210,10 @@ def _media_kind(values: np.ndarray) -> str | None:
 
 
 def _is_skewed(values: np.ndarray) -> bool:
-    """Whether a number column is non-negative with a long right tail (sample skewness above `SKEWED`)."""
+    """Whether a number column is non-negative with a long right tail (sample skewness above `SKEWED`) over
+    many distinct values."""
     numbers = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=np.float64)
-    if len(numbers) < 3 or numbers.min() < 0 or numbers.std() == 0:
+    if len(numbers) < 3 or numbers.min() < 0 or numbers.std() == 0 or len(np.unique(numbers)) < MIN_LOG_VALUES:
         return False
     skewness = np.mean((numbers - numbers.mean()) ** 3) / numbers.std() ** 3
     return bool(skewness > SKEWED)

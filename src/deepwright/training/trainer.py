@@ -53,7 +53,8 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
 
     def checkpoint(self) -> dict[str, Any]:
-        """The state as plain data for `save_checkpoint`."""
+        """The state as plain data for `save_checkpoint`. The history is left out (it grows each epoch, and the
+        run's log.jsonl holds it); `restore` takes it back from there."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -67,11 +68,10 @@ class TrainState:
             "stale_epochs": self.stale_epochs,
             "best_weights": self.best_weights,
             "stopped_early": self.stopped_early,
-            "history": self.history,
         }
 
-    def restore(self, checkpoint: dict[str, Any]) -> None:
-        """Continue from what `checkpoint` returned."""
+    def restore(self, checkpoint: dict[str, Any], history: list[dict[str, float]]) -> None:
+        """Continue from what `checkpoint` returned, with the epochs logged before it (`history`)."""
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.schedule is not None:
@@ -88,7 +88,7 @@ class TrainState:
             "stopped_early",
         ):
             setattr(self, name, checkpoint[name])
-        self.history = list(checkpoint["history"])
+        self.history = [record for record in history if record["epoch"] <= self.epoch]
 
 
 def create_state(model: nn.Module, options: TrainerConfig, num_train_rows: int) -> TrainState:
