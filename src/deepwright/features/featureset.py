@@ -78,12 +78,20 @@ class FeatureSet:
                 feature.fit(columns[feature.name])
 
     def transform_inputs(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
-        """Raw input columns → model input arrays (passthrough inputs stacked under `PASSTHROUGH_KEY`)."""
+        """Raw input columns → model input arrays (passthrough inputs stacked under `PASSTHROUGH_KEY`).
+
+        A feature type with a `transform_many(features, columns)` static method transforms its features together
+        first; whatever it leaves goes through each feature's own `transform`.
+        """
+        done = self._transform_together(columns)
         arrays: dict[str, np.ndarray] = {}
         stacked = []
         for feature in self.inputs:
-            with _located(feature.name, row_numbers, source):
-                array = feature.transform(columns[feature.name])
+            if feature.name in done:
+                array = done[feature.name]
+            else:
+                with _located(feature.name, row_numbers, source):
+                    array = feature.transform(columns[feature.name])
             if hasattr(array, "locate"):  # a lazy column, which will decode (and may fail) later
                 array.locate(row_numbers, source, feature.name)
             if feature.passthrough:
@@ -93,6 +101,16 @@ class FeatureSet:
         if stacked:
             arrays[PASSTHROUGH_KEY] = stacked[0] if len(stacked) == 1 else np.concatenate(stacked, axis=1)
         return arrays
+
+    def _transform_together(self, columns: Columns) -> dict[str, np.ndarray]:
+        groups: dict[type, list[Feature]] = {}
+        for feature in self.inputs:
+            if hasattr(type(feature), "transform_many"):
+                groups.setdefault(type(feature), []).append(feature)
+        done: dict[str, np.ndarray] = {}
+        for kind, features in groups.items():
+            done.update(kind.transform_many(features, columns))
+        return done
 
     def transform_outputs(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
         """Raw output columns → target arrays, by output name."""

@@ -8,6 +8,7 @@ target's units; predictions and metrics are turned back into those units.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,30 @@ class NumberFeature:
         if self.options.missing.indicator:
             return np.stack([scaled, missing.astype(np.float32)], axis=1)
         return scaled[:, None]
+
+    @staticmethod
+    def transform_many(features: list[NumberFeature], columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Plain number inputs transformed together as one block (what a served row needs to be fast).
+
+        Returns {name → array} for the features it handled; none when any value is missing, not a number or
+        not finite, which the per-column `transform` then reports.
+        """
+        plain = [feature for feature in features if feature.role == "input" and not feature.options.missing.indicator]
+        if not plain or any(feature.center_ is None for feature in plain):
+            return {}
+        try:
+            block = np.array([columns[feature.name] for feature in plain], dtype=np.float64)  # (features, rows)
+        except (TypeError, ValueError):
+            return {}
+        if not np.isfinite(block).all():
+            return {}
+        logged = [index for index, feature in enumerate(plain) if feature.options.normalization == "log"]
+        if logged:
+            block[logged] = np.sign(block[logged]) * np.log1p(np.abs(block[logged]))
+        centers = np.array([feature.center_ for feature in plain])[:, None]
+        scales = np.array([feature.scale_ for feature in plain])[:, None]
+        scaled = ((block - centers) / scales).astype(np.float32)
+        return {feature.name: scaled[index][:, None] for index, feature in enumerate(plain)}
 
     def state(self) -> dict[str, Any]:
         return {"fill": self.fill_, "center": self.center_, "scale": self.scale_}
