@@ -109,11 +109,13 @@ class Pipeline:
     ) -> TrainResult:
         import torch
 
+        from deepwright.evaluation.plots import preload_plotting
         from deepwright.features.featureset import FeatureSet
         from deepwright.training.checkpoint import load_checkpoint
         from deepwright.training.trainer import check_options, create_state, fit
 
         started = time.perf_counter()
+        preload_plotting()
         options = self.config.trainer
         if options.threads:
             torch.set_num_threads(options.threads)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from deepwright.data.io import atomic_path
 from deepwright.evaluation.report import distinct_metrics
 
-__all__ = ["plot_confusion_matrix", "plot_learning_curves", "plot_misclassified"]
+__all__ = ["plot_confusion_matrix", "plot_learning_curves", "plot_misclassified", "preload_plotting"]
+
+
+def preload_plotting() -> None:
+    """Start importing matplotlib in a background thread, so that the plots at the end of a run find it loaded.
+
+    The import (about a second) then overlaps reading and training, whose heavy work runs outside the GIL.
+    """
+    threading.Thread(target=_pyplot, name="deepwright-preload-matplotlib", daemon=True).start()
 
 
 def _pyplot() -> Any:
