@@ -194,7 +194,7 @@ def test_a_second_run_reuses_the_cache(digits_run: Trained, monkeypatch: pytest.
     def no_decoding(*args: Any) -> None:
         raise AssertionError("decoded the images again instead of reading the cache")
 
-    monkeypatch.setattr("deepwright.features.image._decode_into", no_decoding)
+    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
     monkeypatch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
     monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
     result = dp.Pipeline.from_config(image_config(epochs=4)).fit(
@@ -208,7 +208,7 @@ def test_a_second_run_reuses_the_cache(digits_run: Trained, monkeypatch: pytest.
 def test_lazy_decoding_in_workers_trains_the_same_model(
     digits_run: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`cache_memory_mb: 0`: every split stays a `LazyImages`, training batches are decoded in DataLoader worker
+    """`cache_memory_mb: 0`: every split stays a `LazyColumn`, training batches are decoded in DataLoader worker
     processes, and, with no augmentation, the run matches the cached one exactly."""
     import deepwright.data.batches as batches
 

@@ -18,7 +18,8 @@ from torch import nn
 from deepwright.config import ImageFeatureConfig
 from deepwright.errors import DataError, NotFittedError
 from deepwright.features.base import ValueProblem
-from deepwright.features.image import ImageEncoder, ImageFeature, LazyImages, decode_image
+from deepwright.features.decoding import LazyColumn
+from deepwright.features.image import ImageEncoder, ImageFeature, decode_image
 from deepwright.models.conv import ConvStack, ResNet
 from tests.images import digit_files, pixels, write_image
 
@@ -288,7 +289,7 @@ def test_beyond_the_memory_budget_images_are_decoded_on_access() -> None:
     eager = fitted(paths).transform(paths)
     lazy_feature = fitted(paths, cache_memory_mb=0)
     lazy = lazy_feature.transform(paths)
-    assert isinstance(lazy, LazyImages)
+    assert isinstance(lazy, LazyColumn)
     assert len(lazy) == 24
     assert lazy_feature.state() == fitted(paths).state()  # the statistics do not depend on the path taken
     for index, rows in (([3, 0, 17], [3, 0, 17]), (slice(2, 9), list(range(2, 9))), (torch.tensor([5, 1]), [5, 1])):
@@ -322,7 +323,7 @@ def test_the_memory_budget_boundary(tmp_path: Path) -> None:
     paths = [write_image(tmp_path / f"{index}.png", seed=index) for index in range(5)]
     image = fitted(cells(*paths[:1]), size=[512, 512], cache_memory_mb=1)
     assert isinstance(image.transform(cells(*paths[:4])), np.ndarray)
-    assert isinstance(image.transform(cells(*paths)), LazyImages)
+    assert isinstance(image.transform(cells(*paths)), LazyColumn)
 
 
 def test_the_cache_file_is_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -341,7 +342,7 @@ def test_the_cache_file_is_written_once_and_reused(tmp_path: Path, monkeypatch: 
     def no_decoding(*args: Any) -> None:
         raise AssertionError("decoded again instead of reading the cache")
 
-    monkeypatch.setattr("deepwright.features.image._decode_into", no_decoding)
+    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
     again = feature()
     again.cache_dir = tmp_path / "cache"
     again.load_state(image.state())

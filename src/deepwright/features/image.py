@@ -13,12 +13,9 @@ images into floats, augments them (training only), normalises them and runs the 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +24,14 @@ import torch
 from torch import nn
 
 from deepwright.config import ImageFeatureConfig
-from deepwright.data.clean import missing_mask
-from deepwright.data.media import MediaError, describe_cell, is_inline, open_cell
-from deepwright.errors import DataError
+from deepwright.data.media import MediaError, describe_cell, open_cell
 from deepwright.features.base import Role, ValueProblem, check_is_fitted
+from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column
 from deepwright.models.augment import ImageAugmentation
-from deepwright.models.conv import ConvStack, ResNet
+from deepwright.models.conv import conv_backbone
 from deepwright.registry import FEATURES
 
-__all__ = ["ImageEncoder", "ImageFeature", "ImageLayout", "LazyImages", "decode_image"]
+__all__ = ["ImageEncoder", "ImageFeature", "ImageLayout", "decode_image"]
 
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 _WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "F"})  # more than 8 bits a pixel
@@ -50,10 +46,6 @@ class ImageLayout:
     height: int
     width: int
     keep_aspect_ratio: bool
-
-    @property
-    def bytes_per_image(self) -> int:
-        return self.channels * self.height * self.width
 
 
 def decode_image(cell: Any, layout: ImageLayout) -> np.ndarray:
@@ -100,51 +92,6 @@ def _probe(cell: Any) -> tuple[int, int, bool]:
         raise MediaError(f"{describe_cell(cell)} is not a readable image ({type(error).__name__})") from None
 
 
-def _decode_into(cells: np.ndarray, layout: ImageLayout, out: np.ndarray) -> None:
-    """Decode every cell into `out[i]`, in threads (Pillow decodes without holding the GIL)."""
-
-    def decode(position: int) -> None:
-        try:
-            out[position] = decode_image(cells[position], layout)
-        except MediaError as error:
-            raise ValueProblem(position, str(error)) from None
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for _ in pool.map(decode, range(len(cells)), chunksize=64):
-            pass
-
-
-class LazyImages:
-    """Image cells decoded on access: `images[indices]` → a uint8 tensor (N, C, H, W). Used when the decoded
-    set would not fit the memory budget; the trainer then decodes batches in worker processes."""
-
-    def __init__(self, cells: np.ndarray, layout: ImageLayout) -> None:
-        self.cells = cells
-        self.layout = layout
-        self.row_numbers: np.ndarray | None = None
-        self.column: str | None = None
-        self.source: str | None = None
-
-    def locate(self, row_numbers: np.ndarray, source: str, column: str) -> None:
-        """Where the cells came from, so that a file failing to decode later is named with its row."""
-        self.row_numbers, self.source, self.column = row_numbers, source, column
-
-    def __len__(self) -> int:
-        return len(self.cells)
-
-    def __getitem__(self, index: Any) -> torch.Tensor:
-        positions = np.arange(len(self.cells))[index.cpu().numpy() if isinstance(index, torch.Tensor) else index]
-        positions = np.atleast_1d(positions)
-        out = np.empty((len(positions), self.layout.channels, self.layout.height, self.layout.width), dtype=np.uint8)
-        for row, position in enumerate(positions):
-            try:
-                out[row] = decode_image(self.cells[position], self.layout)
-            except MediaError as error:
-                number = None if self.row_numbers is None else int(self.row_numbers[position])
-                raise DataError(str(error), column=self.column, row=number, source=self.source) from None
-        return torch.from_numpy(out)
-
-
 class ImageEncoder(nn.Module):
     """uint8 images (B, C, H, W) → floats in [0, 1] → augmentation (training only) → per-channel
     normalisation with the training statistics → ConvStack or ResNet → (B, output_size)."""
@@ -179,7 +126,7 @@ class ImageFeature:
         self.std_: list[float] | None = None
 
     def fit(self, values: np.ndarray) -> None:
-        cells = self._present(values)
+        cells = check_cells(values, "image")
         probes = []
         for position, cell in enumerate(cells):
             try:
@@ -195,9 +142,9 @@ class ImageFeature:
         self.mean_ = (pixels.mean(axis=1, dtype=np.float64) / 255).tolist()
         self.std_ = [max(value, 1e-3) for value in (pixels.std(axis=1, dtype=np.float64) / 255).tolist()]
 
-    def transform(self, values: np.ndarray) -> np.ndarray | LazyImages:
+    def transform(self, values: np.ndarray) -> np.ndarray | LazyColumn:
         check_is_fitted(self, "layout_")
-        return self._decoded(self._present(values))
+        return self._decoded(check_cells(values, "image"))
 
     def state(self) -> dict[str, Any]:
         check_is_fitted(self, "layout_")
@@ -226,67 +173,15 @@ class ImageFeature:
 
     def _backbone(self) -> nn.Module:
         check_is_fitted(self, "layout_")
-        encoder = self.options.encoder
-        if encoder.type == "resnet":
-            return ResNet(self.layout_.channels, width=encoder.width, blocks=encoder.blocks, norm=encoder.norm)
-        return ConvStack(
-            self.layout_.channels,
-            channels=encoder.channels,
-            kernel_sizes=encoder.kernel_sizes,
-            strides=encoder.strides,
-            paddings=encoder.paddings,
-            pools=encoder.pools,
-            activation=encoder.activation,
-            norm=encoder.norm,
-            dropout=encoder.dropout,
-        )
+        return conv_backbone(self.layout_.channels, self.options.encoder)
 
-    def _present(self, values: np.ndarray) -> np.ndarray:
-        """The cells, once checked that none is empty (an image cannot be filled in) and that every path
-        names a file, before anything is decoded or cached."""
-        missing = missing_mask(values)
-        if missing.any():
-            raise ValueProblem(int(np.flatnonzero(missing)[0]), "the image cell is empty; give a file path")
-        for position, cell in enumerate(values):
-            if not is_inline(cell):
-                try:
-                    open_cell(cell)
-                except MediaError as error:
-                    raise ValueProblem(position, str(error)) from None
-        return values
-
-    def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyImages:
+    def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyColumn:
         layout = self.layout_
-        shape = (len(cells), layout.channels, layout.height, layout.width)
-        if len(cells) * layout.bytes_per_image > self.options.cache_memory_mb * 2**20:
-            return LazyImages(cells, layout)
-        if self.cache_dir is None or any(is_inline(cell) for cell in cells):
-            images = np.empty(shape, dtype=np.uint8)
-            _decode_into(cells, layout, images)
-            return images
-        return _cached(cells, layout, self.cache_dir)
-
-
-def _cached(cells: np.ndarray, layout: ImageLayout, cache_dir: Path) -> np.ndarray:
-    """The decoded images from the memory-mapped cache file for exactly these files (decoding them first on a
-    miss). The key covers each file's path, size and modification time, and the layout."""
-    digest = hashlib.sha256(json.dumps(layout.__dict__, sort_keys=True).encode())
-    for cell in cells:
-        status = os.stat(cell)
-        digest.update(f"{cell}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
-    key = digest.hexdigest()[:32]
-    data, marker = cache_dir / f"images-{key}.u8", cache_dir / f"images-{key}.json"
-    shape = (len(cells), layout.channels, layout.height, layout.width)
-    if not marker.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        temporary = data.with_suffix(".partial")
-        images = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-        try:
-            _decode_into(cells, layout, images)
-            images.flush()
-            del images
-            os.replace(temporary, data)
-        finally:
-            temporary.unlink(missing_ok=True)
-        marker.write_text(json.dumps({"shape": list(shape), "files": len(cells)}), encoding="utf-8")
-    return np.load(data, mmap_mode="c")
+        decoding = Decoding(
+            "images",
+            partial(decode_image, layout=layout),
+            (layout.channels, layout.height, layout.width),
+            "uint8",
+            {"keep_aspect_ratio": layout.keep_aspect_ratio},
+        )
+        return decode_column(cells, decoding, cache_dir=self.cache_dir, memory_mb=self.options.cache_memory_mb)

@@ -8,6 +8,7 @@ sequences (B, C, T), for spectrogram frames or token embeddings.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ from torch import nn
 from deepwright.models.blocks import ACTIVATIONS
 from deepwright.registry import BLOCKS
 
-__all__ = ["ConvStack", "ResNet"]
+__all__ = ["ConvStack", "ResNet", "conv_backbone"]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -149,3 +150,26 @@ class ResNet(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.stages(self.stem(images))  # (B, C, H', W')
         return features.flatten(2).mean(dim=2)  # (B, C)
+
+
+def conv_backbone(in_channels: int, options: Any, *, dims: int = 2) -> ConvStack | ResNet:
+    """The ConvStack or ResNet an encoder config describes (`type` 'resnet', else a ConvStack's options).
+
+    >>> from deepwright.config import ResNetEncoderConfig
+    >>> conv_backbone(1, ResNetEncoderConfig(type="resnet", width=4, blocks=[1])).output_size
+    4
+    """
+    if options.type == "resnet":
+        return ResNet(in_channels, width=options.width, blocks=options.blocks, norm=options.norm, dims=dims)
+    return ConvStack(
+        in_channels,
+        channels=options.channels,
+        kernel_sizes=options.kernel_sizes,
+        strides=options.strides,
+        paddings=options.paddings,
+        pools=options.pools,
+        activation=options.activation,
+        norm=options.norm,
+        dropout=options.dropout,
+        dims=dims,
+    )
