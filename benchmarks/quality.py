@@ -57,6 +57,8 @@ class Dataset:
     has_split: bool = False  # the table carries its own train/test `split` column
     goal: tuple[str, str, float] | None = None  # (metric, ">=" or "<=", value)
     references: dict[str, dict[str, float]] = field(default_factory=dict)  # name → {metric → value}
+    # Writes the files the table refers to (such as images) into the dataset's folder; returns the table to save.
+    materialise: Callable[[pd.DataFrame, Path], pd.DataFrame] | None = None
 
 
 def shared_csv(relative: str) -> Callable[[], pd.DataFrame]:
@@ -144,11 +146,15 @@ def missing_files(dataset: Dataset) -> list[str]:
 
 
 def prepare(dataset: Dataset, folder: Path) -> Path:
-    """Write the dataset with its `split` column to `folder/NAME.csv` (fresh folder each run)."""
+    """Write the dataset with its `split` column to `folder/NAME.csv`, and the files it refers to beside it
+    (fresh folder each run)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     path = folder / f"{dataset.name}.csv"
-    with_split_column(dataset, dataset.load()).to_csv(path, index=False)
+    frame = with_split_column(dataset, dataset.load())
+    if dataset.materialise is not None:
+        frame = dataset.materialise(frame, folder)
+    frame.to_csv(path, index=False)
     return path
 
 
@@ -187,7 +193,11 @@ def beats_references(references: dict[str, dict[str, float]], metrics: dict[str,
 
 def evaluate(dataset: Dataset, folder: Path) -> dict[str, Any]:
     """Prepare, init, train and read back the test metrics of one dataset."""
-    csv = prepare(dataset, folder)
+    return trained(dataset, prepare(dataset, folder))
+
+
+def trained(dataset: Dataset, csv: Path) -> dict[str, Any]:
+    """Init and train on the prepared `csv` as a user would; the run's test metrics, epochs and split sizes."""
     seconds, run_dir = init_and_train(dataset, csv)
     config = (run_dir / "config.yaml").read_text(encoding="utf-8")
     history = [json.loads(line) for line in (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -219,21 +229,27 @@ def describe(row: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
-    parser = base_parser(__doc__.splitlines()[0], repeats=None)
-    parser.add_argument("--only", nargs="+", choices=[dataset.name for dataset in DATASETS], help="these datasets")
-    args = parser.parse_args()
-    chosen = [dataset for dataset in DATASETS if not args.only or dataset.name in args.only]
+def evaluate_all(datasets: list[Dataset], folder: Path, wait_s: float) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Evaluate each dataset in `folder/NAME/`, one after the other; (result rows, {skipped name → why})."""
     rows, skipped = [], {}
-    for dataset in chosen:
+    for dataset in datasets:
         absent = missing_files(dataset)
         if absent:
             skipped[dataset.name] = f"absent under {SHARED_DATA_DIR}: {', '.join(absent)}"
             log(f"skipping {dataset.name}: {skipped[dataset.name]}")
             continue
-        wait_for_quiet_cpu(timeout_s=args.wait_quiet)
-        rows.append(measured(lambda dataset=dataset: evaluate(dataset, args.data_dir / "quality" / dataset.name)))
+        wait_for_quiet_cpu(timeout_s=wait_s)
+        rows.append(measured(lambda dataset=dataset: evaluate(dataset, folder / dataset.name)))
         log(describe(rows[-1]))
+    return rows, skipped
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0], repeats=None)
+    parser.add_argument("--only", nargs="+", choices=[dataset.name for dataset in DATASETS], help="these datasets")
+    args = parser.parse_args()
+    chosen = [dataset for dataset in DATASETS if not args.only or dataset.name in args.only]
+    rows, skipped = evaluate_all(chosen, args.data_dir / "quality", args.wait_quiet)
     emit(
         {
             "benchmark": "quality",
