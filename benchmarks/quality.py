@@ -193,11 +193,7 @@ def beats_references(references: dict[str, dict[str, float]], metrics: dict[str,
 
 def evaluate(dataset: Dataset, folder: Path) -> dict[str, Any]:
     """Prepare, init, train and read back the test metrics of one dataset."""
-    return trained(dataset, prepare(dataset, folder))
-
-
-def trained(dataset: Dataset, csv: Path) -> dict[str, Any]:
-    """Init and train on the prepared `csv` as a user would; the run's test metrics, epochs and split sizes."""
+    csv = prepare(dataset, folder)
     seconds, run_dir = init_and_train(dataset, csv)
     config = (run_dir / "config.yaml").read_text(encoding="utf-8")
     history = [json.loads(line) for line in (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()]
