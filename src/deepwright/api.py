@@ -112,13 +112,12 @@ class Pipeline:
         from deepwright.evaluation.plots import preload_plotting
         from deepwright.features.featureset import FeatureSet
         from deepwright.training.checkpoint import load_checkpoint
+        from deepwright.training.threads import training_threads
         from deepwright.training.trainer import check_options, create_state, fit
 
         started = time.perf_counter()
         preload_plotting()
         options = self.config.trainer
-        if options.threads:
-            torch.set_num_threads(options.threads)
         table = read_table(data)
         prepared = _prepare(self.config, table)
         features = FeatureSet(self.config, cache_dir=output_dir / ".cache")
@@ -131,6 +130,7 @@ class Pipeline:
         tables = {name: prepared.tensors(features, name, table.source) for name in SPLIT_NAMES}
         torch.manual_seed(options.seed)
         model = features.build_model()
+        torch.set_num_threads(training_threads(model, options.batch_size, options.threads))
         device = _device(options.device)
         model.to(device)
         tables = {name: to_device(split, device) for name, split in tables.items()}

@@ -434,7 +434,9 @@ class TrainerConfig(Strict):
     precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast matmuls to bfloat16")
     seed: int = 42
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    threads: int | None = Field(default=None, gt=0, description="CPU threads for torch; unset: torch's choice")
+    threads: int | None = Field(
+        default=None, gt=0, description="CPU threads for torch; unset: 1 for a small model, else one per core"
+    )
     checkpoint: bool = Field(default=True, description="save a checkpoint each epoch (needed for --resume)")
 
 
