@@ -26,11 +26,15 @@ from deepwright.errors import ConfigError
 
 __all__ = [
     "BinaryFeatureConfig",
+    "BpeTokenizerConfig",
     "CategoryFeatureConfig",
+    "CharTokenizerConfig",
     "ConcatCombinerConfig",
     "Config",
     "FeatureConfig",
+    "GPTConfig",
     "ImageFeatureConfig",
+    "LanguageModelConfig",
     "NumberFeatureConfig",
     "TextFeatureConfig",
     "dump_config",
@@ -155,7 +159,29 @@ class WordTokenizerConfig(Strict):
     min_count: int = Field(default=2, ge=1, description="tokens seen fewer times in training are 'unknown'")
 
 
-TokenizerConfig = Annotated[WordTokenizerConfig, Field(discriminator="type")]
+class CharTokenizerConfig(Strict):
+    """Each character is a token; the vocabulary is the characters of the training split."""
+
+    type: Literal["char"]
+    lowercase: bool = False
+    vocab_size: int | None = Field(
+        default=None, gt=2, description="keep the most frequent characters, specials included; unset: all of them"
+    )
+    min_count: int = Field(default=1, ge=1, description="characters seen fewer times in training are 'unknown'")
+
+
+class BpeTokenizerConfig(Strict):
+    """Byte-level BPE (as GPT-2): merges of UTF-8 bytes learned on the training split; no text is ever 'unknown'."""
+
+    type: Literal["bpe"]
+    lowercase: bool = False
+    vocab_size: int = Field(
+        default=4096, gt=258, description="tokens: the 256 bytes, 2 specials, and the merges learned up to this size"
+    )
+    min_count: int = Field(default=2, ge=1, description="pairs seen fewer times in training are not merged")
+
+
+TokenizerConfig = Annotated[WordTokenizerConfig | CharTokenizerConfig | BpeTokenizerConfig, Field(discriminator="type")]
 
 
 class BagEncoderConfig(Strict):
@@ -179,6 +205,9 @@ class TextFeatureConfig(Strict):
     encoder: TextEncoderConfig = BagEncoderConfig()
     max_length: int = Field(default=256, gt=0, description="tokens kept per text")
     truncation: Literal["right", "left"] = Field(default="right", description="which end loses tokens")
+    padding: Literal["longest", "max_length"] = Field(
+        default="longest", description="pad every text to the longest one (at most max_length), or to max_length"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -493,16 +522,133 @@ class Config(Strict):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Language models (model_type: lm): a corpus → a GPT that writes text. Defaults are nanoGPT's CPU configuration.
+
+
+class CorpusConfig(Strict):
+    """Where a language model's text comes from: a text file, a folder of text files, or a table's text column."""
+
+    column: str | None = Field(default=None, description="for a table (CSV, Parquet…): the column holding the text")
+    separator: str = Field(default="\n\n", description="what joins the files of a folder or the rows of a column")
+    suffixes: list[str] = Field(default=[".txt"], min_length=1, description="for a folder: the files read")
+    validation_fraction: float = Field(
+        default=0.1, ge=0, lt=1, description="the last share of the text is held out for validation (as nanoGPT)"
+    )
+    encoding_errors: Literal["strict", "replace"] = Field(
+        default="strict",
+        description="strict: bytes that are not UTF-8 are an error naming the file and byte offset; "
+        "replace: they become U+FFFD",
+    )
+
+
+class GPTConfig(Strict):
+    """The GPT decoder's size: pre-norm causal self-attention blocks with GELU MLPs."""
+
+    layers: int = Field(default=4, gt=0)
+    heads: int = Field(default=4, gt=0)
+    dim: int = Field(default=128, gt=0, description="width of the token vectors")
+    block_size: int = Field(default=64, gt=1, description="the longest context, in tokens")
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    bias: bool = Field(default=False, description="biases in the linear layers and layer norms")
+    tie_weights: bool = Field(default=True, description="the output layer shares the token embedding's weights")
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> GPTConfig:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} must be a multiple of heads {self.heads}")
+        return self
+
+
+class LanguageModelOptimizerConfig(OptimizerConfig):
+    """AdamW with nanoGPT's settings, unless the config says otherwise."""
+
+    type: Literal["sgd", "adam", "adamw"] = "adamw"
+    weight_decay: float = Field(default=0.1, ge=0, description="matrices only; biases, norms do not decay")
+    betas: tuple[float, float] = (0.9, 0.99)
+
+
+class LanguageModelScheduleConfig(Strict):
+    """The learning rate per step: a linear warm-up, then constant or a cosine decay to min_lr_ratio · lr."""
+
+    type: Literal["constant", "cosine"] = "cosine"
+    warmup_fraction: float = Field(default=0.05, ge=0, lt=1, description="linear warm-up over this share of steps")
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1, description="cosine: the last lr as a share of lr")
+
+
+class LanguageModelTrainerConfig(Strict):
+    """The language model's training loop: steps over random blocks of the corpus."""
+
+    max_steps: int = Field(default=2000, gt=0, description="optimizer steps")
+    batch_size: int = Field(default=12, gt=0, description="blocks per step")
+    eval_every: int = Field(default=250, gt=0, description="estimate the losses (and checkpoint) every this many steps")
+    eval_batches: int = Field(default=20, gt=0, description="random batches each estimate averages")
+    optimizer: LanguageModelOptimizerConfig = LanguageModelOptimizerConfig()
+    schedule: LanguageModelScheduleConfig = LanguageModelScheduleConfig()
+    gradient_clip: float | None = Field(default=1.0, gt=0, description="clip the gradient norm to this")
+    gradient_accumulation: int = Field(default=1, ge=1, description="batches per optimizer step")
+    precision: Literal["fp32", "bf16"] = Field(default="fp32", description="bf16: autocast matmuls to bfloat16")
+    compile: bool = Field(default=False, description="torch.compile the model (slow start, faster steps)")
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    threads: int | None = Field(
+        default=None, gt=0, description="CPU threads for torch; unset: 1 for a small model, else one per core"
+    )
+    checkpoint: bool = Field(default=True, description="save a checkpoint at each estimate (needed for --resume)")
+
+
+class GenerationConfig(Strict):
+    """Sampling defaults for `deepwright generate` and `Pipeline.generate` (each can be overridden per call)."""
+
+    max_new_tokens: int = Field(default=256, gt=0)
+    temperature: float = Field(default=0.8, ge=0, description="0: always the most likely token")
+    top_k: int | None = Field(default=200, ge=0, description="sample among the k most likely tokens only (0: all)")
+    top_p: float | None = Field(
+        default=None, gt=0, le=1, description="sample among the most likely tokens whose probabilities reach p (1: all)"
+    )
+    stop: list[str] = Field(default=[], description="stop before any of these strings")
+
+
+class LanguageModelConfig(Strict):
+    """A causal language model: a tokenizer learned on the corpus and a GPT trained to predict the next token."""
+
+    model_type: Literal["lm"]
+    name: str | None = Field(default=None, description="run name; unset: the corpus file's name")
+    corpus: CorpusConfig = CorpusConfig()
+    tokenizer: TokenizerConfig = CharTokenizerConfig(type="char")
+    model: GPTConfig = GPTConfig()
+    trainer: LanguageModelTrainerConfig = LanguageModelTrainerConfig()
+    generation: GenerationConfig = GenerationConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tokenizer_type(cls, data: Any) -> Any:
+        return _with_default_type(data, "tokenizer", "char")
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_can_write(cls, tokenizer: Any) -> Any:
+        if tokenizer.type == "word":
+            raise ValueError("a word tokenizer drops spaces and cannot write text back; use type 'char' or 'bpe'")
+        return tokenizer
+
+
+# The config class of each model_type.
+MODEL_TYPES: dict[str, type[BaseModel]] = {"ecd": Config, "lm": LanguageModelConfig}
+AnyConfig = Config | LanguageModelConfig
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Loading, saving, and readable errors
 
 
-def load_config(source: str | Path | dict | Config) -> Config:
+def load_config(source: str | Path | dict | AnyConfig) -> AnyConfig:
     """Read and validate a config from a YAML/JSON path, a dict, or an existing `Config`.
 
+    `model_type` chooses the schema: `ecd` (the default, a `Config`) or `lm` (a `LanguageModelConfig`).
     Every problem is reported in one `ConfigError`, one line each, naming the key path; an unknown key
     gets the nearest valid key as a suggestion.
     """
-    if isinstance(source, Config):
+    if isinstance(source, (Config, LanguageModelConfig)):
         return source
     origin = None
     if isinstance(source, (str, Path)):
@@ -514,11 +660,12 @@ def load_config(source: str | Path | dict | Config) -> Config:
         raise ConfigError(f"a config is a file path, a dict or a Config, not {type(source).__name__}")
     if not isinstance(data, dict):
         raise ConfigError(f"{origin or 'config'}: the top level must be a mapping of keys, e.g. 'input_features:'")
+    prefix = f"{origin}: " if origin else ""
+    root = _root_model(data, prefix)
     try:
-        return Config.model_validate(data)
+        return root.model_validate(data)
     except ValidationError as error:
-        lines = [_describe(issue) for issue in error.errors()]
-        prefix = f"{origin}: " if origin else ""
+        lines = [_describe(issue, root) for issue in error.errors()]
         unique = list(dict.fromkeys(lines))
         raise ConfigError(prefix + "\n  ".join(["invalid config:", *unique])) from None
 
@@ -528,9 +675,22 @@ def dump_config(config: Config) -> dict:
     return config.model_dump(mode="json")
 
 
-def json_schema() -> dict:
-    """The JSON Schema of a config file, for editors that complete and check YAML."""
-    return Config.model_json_schema()
+def json_schema(model_type: str = "ecd") -> dict:
+    """The JSON Schema of a config file of `model_type` ('ecd' or 'lm'), for editors that complete and check YAML."""
+    return MODEL_TYPES[model_type].model_json_schema()
+
+
+def _root_model(data: dict, prefix: str) -> type[BaseModel]:
+    """The schema that `data`'s `model_type` names (ecd when absent)."""
+    model_type = data.get("model_type", "ecd")
+    if model_type not in MODEL_TYPES:
+        close = difflib.get_close_matches(str(model_type), MODEL_TYPES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        choices = ", ".join(MODEL_TYPES)
+        raise ConfigError(
+            f"{prefix}invalid config:\n  model_type: {model_type!r} is not a choice; {hint}choices: {choices}"
+        )
+    return MODEL_TYPES[model_type]
 
 
 def _read_config_file(path: Path) -> Any:
@@ -551,9 +711,9 @@ def _read_config_file(path: Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{where}: {reason}") from None
 
 
-def _describe(issue: dict) -> str:
+def _describe(issue: dict, root: type[BaseModel] = Config) -> str:
     """One line for one pydantic issue: the key path as the user wrote it, then what is wrong."""
-    path, parent, annotation = _resolve_location(issue["loc"])
+    path, parent, annotation = _resolve_location(issue["loc"], root)
     kind = issue["type"]
     if kind == "extra_forbidden":
         key = str(issue["loc"][-1])
@@ -583,11 +743,11 @@ def _describe(issue: dict) -> str:
     return f"{path or 'config'}: {message}{shown}"
 
 
-def _resolve_location(loc: tuple) -> tuple[str, type[BaseModel] | None, Any]:
+def _resolve_location(loc: tuple, root: type[BaseModel] = Config) -> tuple[str, type[BaseModel] | None, Any]:
     """Turn pydantic's location into `a.b[0].c`, dropping union tags; also return the innermost model
     and the annotation at the location."""
-    annotation: Any = Config
-    parent: type[BaseModel] | None = Config
+    annotation: Any = root
+    parent: type[BaseModel] | None = root
     path = ""
     for part in loc:
         annotation = _unwrap(annotation)

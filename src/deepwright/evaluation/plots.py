@@ -29,21 +29,22 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_learning_curves(history: list[dict[str, float]], path: Path) -> None:
-    """Training and validation loss per epoch (left) and the validation metrics per epoch (right)."""
+def plot_learning_curves(history: list[dict[str, float]], path: Path, *, x: str = "epoch") -> None:
+    """Training and validation loss per epoch (left) and the validation metrics per epoch (right); `x` names the
+    record key on the horizontal axis ('step' for a language model)."""
     plt = _pyplot()
-    epochs = [record["epoch"] for record in history]
+    epochs = [record[x] for record in history]
     figure, (loss_axes, metric_axes) = plt.subplots(1, 2, figsize=(10, 4))
     loss_axes.plot(epochs, [record["train_loss"] for record in history], label="train loss")
     if "val_loss" in history[0]:
         loss_axes.plot(epochs, [record["val_loss"] for record in history], label="validation loss")
-    loss_axes.set_xlabel("epoch")
+    loss_axes.set_xlabel(x)
     loss_axes.set_title("loss")
     loss_axes.legend()
     metrics = [key for key in distinct_metrics(history[0]) if key != "val_loss"]
     for key in metrics[:6]:
         metric_axes.plot(epochs, [record.get(key) for record in history], label=key)
-    metric_axes.set_xlabel("epoch")
+    metric_axes.set_xlabel(x)
     metric_axes.set_title("validation metrics")
     if metrics:
         metric_axes.legend()

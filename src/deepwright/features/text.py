@@ -43,7 +43,8 @@ class TextFeature:
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "tokenizer_")
-        return encode_padded(self.tokenizer_, self._texts(values), self.options.max_length, self.options.truncation)
+        texts, options = self._texts(values), self.options
+        return encode_padded(self.tokenizer_, texts, options.max_length, options.truncation, options.padding)
 
     def state(self) -> dict[str, Any]:
         check_is_fitted(self, "tokenizer_")

@@ -1,40 +1,107 @@
 """Tokenizers learned on the training split with Hugging Face `tokenizers`, stored as JSON in the bundle.
 
+Three kinds, chosen by the config's `tokenizer.type`:
+
+- `word`: words and punctuation marks (NFKC-normalised), for classifying text; spaces are not kept.
+- `char`: each character is a token; the vocabulary is the training split's characters.
+- `bpe`: byte-level BPE as in GPT-2: the 256 bytes plus merges learned on the training split, so no text is
+  ever unknown and decoding gives back the exact text.
+
 Token id 0 is padding and 1 is "unknown" in every vocabulary. Nothing is downloaded: a tokenizer is always
 trained here, on the training texts.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from deepwright.config import WordTokenizerConfig
+from deepwright.config import BpeTokenizerConfig, CharTokenizerConfig, WordTokenizerConfig
 
-__all__ = ["PAD_ID", "UNKNOWN_ID", "encode_padded", "tokenizer_from_json", "train_tokenizer"]
+__all__ = [
+    "PAD_ID",
+    "UNKNOWN_ID",
+    "decode",
+    "encode_corpus",
+    "encode_padded",
+    "tokenizer_from_json",
+    "train_tokenizer",
+]
 
 PAD_TOKEN, UNKNOWN_TOKEN = "<pad>", "<unk>"
 PAD_ID, UNKNOWN_ID = 0, 1
+_SPECIAL_TOKENS = [PAD_TOKEN, UNKNOWN_TOKEN]
+_CHUNK_CHARACTERS = 1 << 20  # a long corpus is encoded in pieces of about this many characters, cut after a newline
+
+TokenizerOptions = WordTokenizerConfig | CharTokenizerConfig | BpeTokenizerConfig
 
 
-def train_tokenizer(options: WordTokenizerConfig, texts: Iterable[str]) -> Tokenizer:
+def train_tokenizer(options: TokenizerOptions, texts: Iterable[str]) -> Tokenizer:
     """A tokenizer of the configured kind, with its vocabulary learned from `texts`.
 
     >>> tokenizer = train_tokenizer(WordTokenizerConfig(min_count=1), ["Hello, world", "hello there"])
     >>> tokenizer.encode("Hello you").tokens
     ['hello', '<unk>']
+    >>> tokenizer = train_tokenizer(CharTokenizerConfig(type="char"), ["abba"])
+    >>> tokenizer.encode("abc").ids
+    [2, 3, 1]
     """
+    return _TRAINERS[options.type](options, texts)
+
+
+def _train_word(options: WordTokenizerConfig, texts: Iterable[str]) -> Tokenizer:
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNKNOWN_TOKEN))
     steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if options.lowercase else [])
     tokenizer.normalizer = normalizers.Sequence(steps)
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     trainer = trainers.WordLevelTrainer(
-        vocab_size=options.vocab_size, min_frequency=options.min_count, special_tokens=[PAD_TOKEN, UNKNOWN_TOKEN]
+        vocab_size=options.vocab_size, min_frequency=options.min_count, special_tokens=_SPECIAL_TOKENS
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
+
+
+def _train_char(options: CharTokenizerConfig, texts: Iterable[str]) -> Tokenizer:
+    """Characters by falling frequency (ties by code point), those seen at least `min_count` times, at most
+    `vocab_size` tokens with the specials; every other character is unknown."""
+    normalizer = normalizers.Lowercase() if options.lowercase else None
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(normalizer.normalize_str(text) if normalizer else text)
+    ranked = sorted((item for item in counts.items() if item[1] >= options.min_count), key=lambda kv: (-kv[1], kv[0]))
+    if options.vocab_size is not None:
+        ranked = ranked[: options.vocab_size - len(_SPECIAL_TOKENS)]
+    vocabulary = {token: index for index, token in enumerate(_SPECIAL_TOKENS)}
+    vocabulary.update({character: len(_SPECIAL_TOKENS) + index for index, (character, _) in enumerate(ranked)})
+    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token=UNKNOWN_TOKEN))
+    if normalizer is not None:
+        tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")  # one piece per character
+    tokenizer.decoder = decoders.Fuse()  # characters join with nothing between them
+    return tokenizer
+
+
+def _train_bpe(options: BpeTokenizerConfig, texts: Iterable[str]) -> Tokenizer:
+    tokenizer = Tokenizer(models.BPE())
+    if options.lowercase:
+        tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=options.vocab_size,
+        min_frequency=options.min_count,
+        special_tokens=_SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
+_TRAINERS = {"word": _train_word, "char": _train_char, "bpe": _train_bpe}
 
 
 def tokenizer_from_json(text: str) -> Tokenizer:
@@ -42,13 +109,77 @@ def tokenizer_from_json(text: str) -> Tokenizer:
     return Tokenizer.from_str(text)
 
 
-def encode_padded(tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: str = "right") -> np.ndarray:
-    """Token ids of each text in a (N, L) int64 array, padded with `PAD_ID`; L is the longest text's length,
-    at most `max_length` (longer texts lose tokens at the `truncation` end)."""
+def encode_padded(
+    tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: str = "right", padding: str = "longest"
+) -> np.ndarray:
+    """Token ids of each text in a (N, L) int64 array, padded with `PAD_ID`. L is `max_length` with
+    `padding='max_length'`, else the longest text's length, at most `max_length`; longer texts lose tokens at
+    the `truncation` end.
+
+    >>> tokenizer = train_tokenizer(CharTokenizerConfig(type="char"), ["abc"])
+    >>> encode_padded(tokenizer, ["ab", "cab"], 2, truncation="left").tolist()
+    [[2, 3], [2, 3]]
+    """
     encoded = [encoding.ids for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
-    width = max(1, min(max_length, max((len(ids) for ids in encoded), default=1)))
+    longest = max((len(ids) for ids in encoded), default=1)
+    width = max_length if padding == "max_length" else max(1, min(max_length, longest))
     array = np.full((len(encoded), width), PAD_ID, dtype=np.int64)
     for row, ids in enumerate(encoded):
         kept = ids[:width] if truncation == "right" else ids[-width:]
         array[row, : len(kept)] = kept
     return array
+
+
+def encode_corpus(tokenizer: Tokenizer, text: str, kind: str) -> np.ndarray:
+    """The token ids of a whole corpus as one int64 array; `kind` is the tokenizer's config type.
+
+    A character tokenizer is applied as one vectorised lookup (the same ids as `tokenizer.encode`, many times
+    faster on a long text); other kinds encode pieces of about a million characters, cut after a newline, in
+    parallel, so no token spans such a cut.
+
+    >>> tokenizer = train_tokenizer(CharTokenizerConfig(type="char"), ["abba"])
+    >>> encode_corpus(tokenizer, "abcab", "char").tolist()
+    [2, 3, 1, 2, 3]
+    """
+    if kind == "char":
+        return _encode_characters(tokenizer, text)
+    pieces = _pieces(text)
+    encodings = tokenizer.encode_batch(pieces, add_special_tokens=False)
+    arrays = [np.asarray(encoding.ids, dtype=np.int64) for encoding in encodings]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def _encode_characters(tokenizer: Tokenizer, text: str) -> np.ndarray:
+    """Each character's id by a lookup in the sorted code points of the vocabulary (unknown: `UNKNOWN_ID`)."""
+    if tokenizer.normalizer is not None:
+        text = tokenizer.normalizer.normalize_str(text)
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    vocabulary = {token: index for token, index in tokenizer.get_vocab().items() if len(token) == 1}
+    known = np.array(sorted(ord(token) for token in vocabulary), dtype=np.uint32)
+    ids = np.array([vocabulary[chr(point)] for point in known], dtype=np.int64)
+    if len(known) == 0:
+        return np.full(len(points), UNKNOWN_ID, dtype=np.int64)
+    positions = np.searchsorted(known, points).clip(max=len(known) - 1)
+    found = known[positions] == points
+    return np.where(found, ids[positions], UNKNOWN_ID)
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` cut after a newline about every `_CHUNK_CHARACTERS` characters (never empty pieces)."""
+    pieces, start = [], 0
+    while start < len(text):
+        end = text.find("\n", start + _CHUNK_CHARACTERS)
+        end = len(text) if end < 0 else end + 1
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def decode(tokenizer: Tokenizer, ids: list[int]) -> str:
+    """The text of token ids: the exact text for `char` and `bpe` tokenizers (unknown characters as '<unk>').
+
+    >>> tokenizer = train_tokenizer(CharTokenizerConfig(type="char"), ["ab\\n"])
+    >>> decode(tokenizer, tokenizer.encode("ba\\nab").ids)
+    'ba\\nab'
+    """
+    return tokenizer.decode(ids, skip_special_tokens=False)

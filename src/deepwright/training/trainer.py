@@ -28,7 +28,7 @@ from deepwright.evaluation.report import distinct_metrics
 from deepwright.training.checkpoint import save_checkpoint
 from deepwright.training.optim import build_optimizer, build_schedule
 
-__all__ = ["TrainState", "check_options", "create_state", "fit"]
+__all__ = ["TrainState", "autocast", "check_options", "create_state", "fit"]
 
 LossFunction = Callable[[dict[str, torch.Tensor], TensorTable], torch.Tensor]
 # (model, table) → flat metrics such as {"loss": 0.31, "accuracy": 0.9}; fit prefixes them with "val_".
@@ -88,7 +88,7 @@ class TrainState:
             "stopped_early",
         ):
             setattr(self, name, checkpoint[name])
-        self.history = [record for record in history if record["epoch"] <= self.epoch]
+        self.history = [record for record in history if record["step"] <= self.step]
 
 
 def create_state(model: nn.Module, options: TrainerConfig, num_train_rows: int) -> TrainState:
@@ -130,7 +130,7 @@ def fit(
     model = state.model
     watched, minimize = _minimize(options)
     device = next(model.parameters()).device
-    autocast = _autocast(options.precision, device)
+    mixed_precision = autocast(options.precision, device)
     reporter = _Reporter(options.epochs, num_rows(train), enabled=progress)
     accumulation = options.gradient_accumulation
     with reporter:
@@ -142,7 +142,7 @@ def fit(
             reporter.start_epoch(state.epoch + 1)
             batches = iterate_batches(train, options.batch_size, generator=state.generator, device=device)
             for index, batch in enumerate(batches):
-                with autocast:
+                with mixed_precision:
                     loss = loss_fn(model(batch), batch)
                 (loss / accumulation if accumulation > 1 else loss).backward()
                 rows = num_rows(batch)
@@ -235,7 +235,8 @@ def _check_metric_name(metric: str, model: nn.Module, validation: TensorTable, v
         )
 
 
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context that runs a forward pass at `precision`: bf16 autocast, or nothing for fp32."""
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

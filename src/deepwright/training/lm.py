@@ -1,0 +1,169 @@
+"""The language-model training loop: optimizer steps over random blocks of a token stream, as nanoGPT trains.
+
+Each step draws `batch_size` windows of `block_size + 1` tokens at random offsets (the state's seeded generator),
+predicts every next token, and steps AdamW with warm-up and cosine decay and gradient clipping. Every `eval_every`
+steps it estimates the validation loss and perplexity on the same random validation blocks, logs one JSON line,
+and saves a checkpoint. The state is the trainer's `TrainState`, so a checkpoint resumes exactly; `epoch` counts
+the estimates made.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from deepwright.config import LanguageModelTrainerConfig, ScheduleConfig
+from deepwright.evaluation.language import perplexity
+from deepwright.training.checkpoint import save_checkpoint
+from deepwright.training.optim import build_optimizer, build_schedule
+from deepwright.training.trainer import TrainState, autocast
+
+__all__ = [
+    "block_windows",
+    "create_language_model_state",
+    "estimate_loss",
+    "sample_blocks",
+    "train_language_model",
+]
+
+
+def create_language_model_state(model: nn.Module, options: LanguageModelTrainerConfig) -> TrainState:
+    """A fresh state: the optimizer (weight decay on matrices only), the per-step schedule over `max_steps`, and
+    the seeded generator that draws the training blocks."""
+    optimizer = build_optimizer(model, options.optimizer)
+    schedule_options = ScheduleConfig(**options.schedule.model_dump())
+    schedule = build_schedule(optimizer, schedule_options, options.max_steps, options.eval_every)
+    generator = torch.Generator().manual_seed(options.seed)
+    return TrainState(model=model, optimizer=optimizer, schedule=schedule, generator=generator)
+
+
+def block_windows(ids: torch.Tensor, block_size: int) -> torch.Tensor:
+    """Every window of `block_size + 1` consecutive tokens of `ids` (fewer when `ids` is shorter), as a view
+    (N, length): inputs are a window's first `length - 1` tokens, targets its last `length - 1`.
+
+    >>> block_windows(torch.arange(5), 2).tolist()
+    [[0, 1, 2], [1, 2, 3], [2, 3, 4]]
+    """
+    length = min(block_size, len(ids) - 1) + 1
+    return ids.unfold(0, length, 1)
+
+
+def sample_blocks(windows: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """`batch_size` windows drawn at random (with replacement), (B, length)."""
+    index = torch.randint(windows.shape[0], (batch_size,), generator=generator)
+    return windows[index]
+
+
+def _next_token_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting each token of `batch` (B, T + 1) from the ones before it."""
+    logits = model(batch[:, :-1])  # (B, T, V)
+    return functional.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
+
+
+def train_language_model(
+    state: TrainState,
+    train_ids: torch.Tensor,
+    validation_ids: torch.Tensor | None,
+    *,
+    options: LanguageModelTrainerConfig,
+    block_size: int,
+    log_path: Path | None = None,
+    checkpoint_path: Path | None = None,
+    progress: bool = True,
+) -> TrainState:
+    """Train `state.model` from `state.step` to `options.max_steps` and return the state (see the module
+    docstring). `train_ids` and `validation_ids` are 1-D token tensors on the model's device."""
+    model = state.model
+    device = next(model.parameters()).device
+    forward = torch.compile(model) if options.compile else model
+    mixed_precision = autocast(options.precision, device)
+    train_windows = block_windows(train_ids, block_size)
+    validation_windows = block_windows(validation_ids, block_size) if validation_ids is not None else None
+    tokens_per_step = options.batch_size * options.gradient_accumulation * (train_windows.shape[1] - 1)
+    accumulation = options.gradient_accumulation
+    running_loss = torch.zeros((), device=device)
+    steps, seconds = 0, 0.0
+    while state.step < options.max_steps:
+        started = time.perf_counter()
+        model.train()
+        for _ in range(accumulation):
+            batch = sample_blocks(train_windows, options.batch_size, state.generator).to(device, non_blocking=True)
+            with mixed_precision:
+                loss = _next_token_loss(forward, batch)
+            (loss / accumulation if accumulation > 1 else loss).backward()
+            running_loss += loss.detach()
+        if options.gradient_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), options.gradient_clip)
+        state.optimizer.step()
+        if state.schedule is not None:
+            state.schedule.step()
+        state.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        steps += 1
+        seconds += time.perf_counter() - started
+        if state.step % options.eval_every and state.step != options.max_steps:
+            continue
+        state.epoch += 1
+        record = {
+            "step": state.step,
+            "epoch": state.epoch,
+            "train_loss": float(running_loss) / (steps * accumulation),
+            "lr": state.optimizer.param_groups[0]["lr"],
+            "seconds": round(seconds, 4),
+            "tokens_per_second": round(steps * tokens_per_step / max(seconds, 1e-9), 1),
+        }
+        if validation_windows is not None:
+            validation_loss = estimate_loss(
+                forward, validation_windows, options.eval_batches, options.batch_size, options.seed, mixed_precision
+            )
+            record.update({"val_loss": validation_loss, "val_perplexity": perplexity(validation_loss)})
+        state.history.append(record)
+        if progress:
+            _print_record(record, options.max_steps)
+        if log_path is not None:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, state.checkpoint())
+        running_loss.zero_()
+        steps, seconds = 0, 0.0
+    return state
+
+
+@torch.no_grad()
+def estimate_loss(
+    model: nn.Module,
+    windows: torch.Tensor,
+    batches: int,
+    batch_size: int,
+    seed: int,
+    mixed_precision: object,
+) -> float:
+    """The mean loss over `batches` random batches of `windows`, drawn with `seed` (the same blocks each time),
+    in evaluation mode (the model is left in evaluation mode)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    device = windows.device
+    total = torch.zeros((), device=device)
+    for _ in range(batches):
+        with mixed_precision:
+            total += _next_token_loss(model, sample_blocks(windows, batch_size, generator))
+    return float(total) / batches
+
+
+def _print_record(record: dict, max_steps: int) -> None:
+    validation = ""
+    if "val_loss" in record:
+        validation = f"  val loss {record['val_loss']:.4f}  perplexity {record['val_perplexity']:.2f}"
+    print(
+        f"step {record['step']}/{max_steps}  train loss {record['train_loss']:.4f}{validation}  "
+        f"lr {record['lr']:.2e}  {record['tokens_per_second']:,.0f} tokens/s",
+        file=sys.stderr,
+        flush=True,
+    )
