@@ -6,7 +6,7 @@ in deepwright and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["BundleError", "ConfigError", "DataError", "DeepwrightError", "NotFittedError"]
+__all__ = ["BundleError", "ConfigError", "DataError", "DeepwrightError", "DeployError", "NotFittedError"]
 
 
 class DeepwrightError(Exception):
@@ -55,6 +55,10 @@ class DataError(DeepwrightError):
 
 class BundleError(DeepwrightError):
     """A saved model directory that is missing, incomplete, or changed since it was saved."""
+
+
+class DeployError(DeepwrightError):
+    """A model that cannot be served or exported as asked: a part ONNX cannot express, a port already in use."""
 
 
 class NotFittedError(DeepwrightError):

@@ -3,12 +3,15 @@
 Rows can be one dict, a list of dicts, a pandas DataFrame, an Arrow table or a data file; the answer has the
 same shape: a dict, a list of dicts, or a DataFrame. Preprocessing is the bundle's own fitted state, so a
 raw row is all a caller needs.
+
+The tensor part runs on a *runtime*: eager PyTorch (`TorchRuntime`, the default) or ONNX Runtime
+(`deepwright.deploy.onnx.OnnxRuntime`); preprocessing and postprocessing are the same Python code for both.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,24 @@ from deepwright.errors import DataError
 from deepwright.features.featureset import Columns, FeatureSet
 from deepwright.models.ecd import predict_logits
 
-__all__ = ["Predictor"]
+if TYPE_CHECKING:
+    from deepwright.deploy.bundle import Bundle
+
+__all__ = ["Predictor", "TorchRuntime"]
+
+
+class TorchRuntime:
+    """The tensor part run by eager PyTorch: model input arrays → logits per output, in batches."""
+
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, batch_size: int) -> None:
+        self.model = model
+        self.batch_size = batch_size
+
+    def __call__(self, arrays: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Logits of every output for the rows of `arrays` (numpy arrays or lazy columns)."""
+        return predict_logits(self.model, to_tensors(arrays), self.batch_size)
 
 
 class Predictor:
@@ -32,15 +52,31 @@ class Predictor:
     {'diagnosis_prediction': 'benign', 'diagnosis_probability': 0.97}
     """
 
-    def __init__(self, config: Config, features: FeatureSet, model: torch.nn.Module, metrics: dict | None = None):
+    def __init__(
+        self,
+        config: Config,
+        features: FeatureSet,
+        model: torch.nn.Module,
+        metrics: dict | None = None,
+        *,
+        bundle: Bundle | None = None,
+    ) -> None:
         self.config = config
         self.features = features
         self.model = model.eval()
         self.metrics = metrics or {}
+        self.bundle = bundle  # the bundle it was loaded from, if any
+        self.runtime: Any = TorchRuntime(self.model, config.trainer.eval_batch_size)
 
     @classmethod
-    def from_bundle(cls, path: str | Path) -> Predictor:
-        """Load and verify a bundle directory written by `deepwright train` or `Pipeline.save`."""
+    def from_bundle(
+        cls, path: str | Path, *, runtime: Literal["torch", "onnx"] = "torch", onnx_path: str | Path | None = None
+    ) -> Predictor:
+        """Load and verify a bundle directory written by `deepwright train` or `Pipeline.save`.
+
+        With `runtime="onnx"`, the tensor part runs on ONNX Runtime: from `onnx_path`, else the bundle's
+        `model.onnx` (written by `deepwright export`), else a graph exported now, in memory.
+        """
         from deepwright.deploy.bundle import read_bundle
 
         bundle = read_bundle(path)
@@ -49,7 +85,20 @@ class Predictor:
         features.load_state(bundle.preprocessing)
         model = features.build_model()
         bundle.load_weights(model)
-        return cls(config, features, model, bundle.metrics)
+        predictor = cls(config, features, model, bundle.metrics, bundle=bundle)
+        if runtime == "onnx":
+            from deepwright.deploy.onnx import OnnxRuntime
+
+            predictor.runtime = OnnxRuntime.for_predictor(predictor, onnx_path)
+        elif runtime != "torch":
+            from deepwright.errors import ConfigError
+
+            raise ConfigError(f"runtime {runtime!r} is not a choice; choices: torch, onnx")
+        return predictor
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        """What the bundle's preprocessing.json holds: every feature's fitted state."""
+        return self.features.state()
 
     def predict(self, rows: Any) -> Any:
         """Predict `rows`: a dict → a dict, a list of dicts → a list of dicts, anything tabular → a DataFrame."""
@@ -70,7 +119,7 @@ class Predictor:
     def logits(self, columns: Columns, row_numbers: np.ndarray, source: str) -> dict[str, torch.Tensor]:
         """Raw input columns → the model's logits per output."""
         arrays = self.features.transform_inputs(columns, row_numbers=row_numbers, source=source)
-        return predict_logits(self.model, to_tensors(arrays), self.config.trainer.eval_batch_size)
+        return self.runtime(arrays)
 
     def predict_columns(self, columns: Columns, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
         """Raw input columns → result columns of every output (label, probabilities or value)."""
@@ -83,6 +132,13 @@ class Predictor:
     def _predict_records(self, rows: list[dict]) -> list[dict]:
         if not rows:
             return []
+        results = self.predict_columns(*self.record_columns(rows))
+        values = {name: array.tolist() for name, array in results.items()}
+        return [dict(zip(values, row)) for row in zip(*values.values())]
+
+    def record_columns(self, rows: list[dict]) -> tuple[Columns, np.ndarray, str]:
+        """The input columns of a list of row dicts, with their row numbers (from 1) and source ('the request');
+        a row lacking an input field is a `DataError` naming it."""
         columns = {}
         for name in self.features.input_names:
             column = np.empty(len(rows), dtype=object)  # cell by cell: np.array would unpack bytes-like cells
@@ -97,6 +153,4 @@ class Predictor:
                     source="the request",
                 ) from None
             columns[name] = column
-        results = self.predict_columns(columns, np.arange(1, len(rows) + 1), "the request")
-        values = {name: array.tolist() for name, array in results.items()}
-        return [dict(zip(values, row)) for row in zip(*values.values())]
+        return columns, np.arange(1, len(rows) + 1), "the request"

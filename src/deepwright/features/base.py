@@ -7,7 +7,10 @@ config options and a role (`"input"` or `"output"`), it
   (`transform`); the state round-trips through JSON (`state` / `load_state`);
 - as an input, is either *passthrough* (its transformed matrix joins the one shared numeric block) or builds
   an encoder module that maps its array to a fixed-size vector;
-- as an output, builds its head, computes its loss and metrics, and turns logits into rows (`postprocess`).
+- as an output, builds its head, computes its loss and metrics, and turns logits into rows (`postprocess`);
+- as a served input, declares `request_type`, the JSON value a request gives for it ("number", "label", "text"
+  or "media": see `deepwright.deploy.schema`), and may offer `request_hints()` → {"example", "choices", …} for
+  the API documentation and the web page's form.
 
 Feature code never knows where values came from: a bad value raises `ValueProblem(position, message)`, and
 the caller, which knows the file and row numbers, turns it into a `DataError` naming file, row and column.

@@ -31,6 +31,7 @@ class BinaryFeature:
     """A two-valued column (see the module docstring)."""
 
     passthrough = True
+    request_type = "label"
 
     def __init__(self, options: BinaryFeatureConfig, role: Role) -> None:
         self.name = options.name
@@ -90,6 +91,11 @@ class BinaryFeature:
 
     def build_encoder(self) -> nn.Module:
         raise TypeError("binary inputs are passthrough and have no encoder")
+
+    def request_hints(self) -> dict[str, Any]:
+        """Input: the two values a request may give, as they appeared in the training data."""
+        check_is_fitted(self, "keys_")
+        return {"example": self.labels_[1], "choices": list(self.labels_)}
 
     # -- output side -----------------------------------------------------------------------------------
 

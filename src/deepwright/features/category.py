@@ -48,6 +48,7 @@ class CategoryFeature:
     """A column of labels (see the module docstring)."""
 
     passthrough = False
+    request_type = "label"
 
     def __init__(self, options: CategoryFeatureConfig, role: Role) -> None:
         self.name = options.name
@@ -130,6 +131,12 @@ class CategoryFeature:
         if self.options.encoder.dropout > 0:
             layers.append(nn.Dropout(self.options.encoder.dropout))
         return nn.Sequential(*layers)
+
+    def request_hints(self) -> dict[str, Any]:
+        """Input: the values seen in training, most frequent first (any other value counts as unknown)."""
+        check_is_fitted(self, "vocabulary_")
+        known = [key for key in self.vocabulary_ if key != MISSING_KEY]
+        return {"example": known[0] if known else None, "choices": known, "open_choices": True}
 
     # -- output side -----------------------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ class ImageFeature:
 
     passthrough = False
     reads_files = True
+    request_type = "media"
 
     def __init__(self, options: ImageFeatureConfig, role: Role) -> None:
         self.name = options.name
@@ -168,6 +169,21 @@ class ImageFeature:
     def build_encoder(self) -> nn.Module:
         check_is_fitted(self, "layout_")
         return ImageEncoder(self._backbone(), ImageAugmentation(self.options.augmentation), self.mean_, self.std_)
+
+    def request_hints(self) -> dict[str, Any]:
+        """Input: what a request sends (an image file, inline) and an example: a mid-grey PNG of the model's size."""
+        import base64
+        import io
+
+        from PIL import Image
+
+        check_is_fitted(self, "layout_")
+        layout = self.layout_
+        image = Image.new("L" if layout.channels == 1 else "RGB", (layout.width, layout.height), "grey")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        example = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        return {"example": example, "accept": "image/*", "size": [layout.height, layout.width]}
 
     # -- helpers -----------------------------------------------------------------------------------------
 

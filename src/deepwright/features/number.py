@@ -57,6 +57,7 @@ class NumberFeature:
     """A numeric column (see the module docstring)."""
 
     passthrough = True
+    request_type = "number"
 
     def __init__(self, options: NumberFeatureConfig, role: Role) -> None:
         self.name = options.name
@@ -138,6 +139,11 @@ class NumberFeature:
 
     def build_encoder(self) -> nn.Module:
         raise TypeError("number inputs are passthrough and have no encoder")
+
+    def request_hints(self) -> dict[str, Any]:
+        """Input: an example value for a request (the training mean, or the configured fill value)."""
+        check_is_fitted(self, "center_")
+        return {"example": round(self.fill_, 6)}
 
     # -- output side -----------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class TextFeature:
     """A column of free text (see the module docstring)."""
 
     passthrough = False
+    request_type = "text"
 
     def __init__(self, options: TextFeatureConfig, role: Role) -> None:
         self.name = options.name
