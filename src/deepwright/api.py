@@ -26,9 +26,9 @@ from deepwright.data.batches import to_device
 from deepwright.data.clean import CleaningReport, drop_incomplete_rows
 from deepwright.data.io import Table, read_table
 from deepwright.data.split import SPLIT_NAMES, Split, split_rows
-from deepwright.errors import DataError, NotFittedError
+from deepwright.errors import ConfigError, DataError, NotFittedError
 
-__all__ = ["Pipeline", "TrainResult", "load", "read_run_json"]
+__all__ = ["ExportReport", "Pipeline", "TrainResult", "load", "read_run_json"]
 
 
 @dataclass
@@ -46,6 +46,17 @@ class TrainResult:
     stopped_early: bool
     seconds: float
     plots: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class ExportReport:
+    """What `Pipeline.export` wrote and measured: the ONNX graph (an `OnnxExport`), the int8 graph (a
+    `Quantized`) if asked for, and the metrics of PyTorch and of the int8 graph on the same rows."""
+
+    onnx: Any
+    quantized: Any = None
+    evaluated_on: str | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # {"torch": {…}, "int8": {…}}
 
 
 class Pipeline:
@@ -230,8 +241,49 @@ class Pipeline:
             raise DataError("no rows with a value in every output column", source=table.source)
         columns, row_numbers = predictor.features.columns_of(frame, table.base_dir)
         targets = predictor.features.transform_outputs(columns, row_numbers=row_numbers, source=table.source)
-        arrays = predictor.features.transform_inputs(columns, row_numbers=row_numbers, source=table.source)
-        return self._metrics_of({**to_tensors(arrays), **to_tensors(targets)})
+        logits = predictor.logits(columns, row_numbers, table.source)  # on the predictor's runtime (torch, ONNX)
+        return predictor.features.metrics(logits, to_tensors(targets))
+
+    def predict_file(
+        self, data: Any, output: str | Path | None = None, *, chunk_rows: int = 50_000, progress: bool = True
+    ) -> int:
+        """Predict every row of the file `data` chunk by chunk (bounded memory) and write the predictions as CSV
+        to `output` (standard output when None); return the number of rows."""
+        from deepwright.deploy.batch import predict_file
+
+        return predict_file(self.predictor, data, output, chunk_rows=chunk_rows, progress=progress)
+
+    def export(self, path: str | Path | None = None, *, quantize: str | None = None, data: Any = None) -> ExportReport:
+        """Export the tensor part of the model to ONNX at `path` (default: the bundle's `model.onnx`), checked
+        with onnx.checker and against PyTorch on `data` (default: the run's test split when the bundle sits in
+        its run directory, else the inputs' example row). With `quantize="int8"`, also write the dynamic int8
+        graph beside it (`model.int8.onnx`) and measure the metrics of PyTorch and of int8 on those rows."""
+        from deepwright.deploy.onnx import OnnxRuntime, export_onnx
+        from deepwright.deploy.predictor import Predictor
+        from deepwright.evaluation.report import flatten_metrics
+
+        predictor = self.predictor
+        if quantize not in (None, "int8"):
+            raise ConfigError(f"quantize {quantize!r} is not a choice; choices: int8")
+        if path is None and predictor.bundle is None:
+            raise ConfigError("give the path of the ONNX file: this model was not loaded from a bundle")
+        path = Path(path) if path is not None else predictor.bundle.path / "model.onnx"
+        table = read_table(data) if data is not None else _test_split(self.config, predictor.bundle)
+        report = ExportReport(export_onnx(predictor, path, rows=table), evaluated_on=table.source if table else None)
+        if quantize:
+            from deepwright.deploy.quantize import quantize_int8
+
+            report.quantized = quantize_int8(path, path.with_name(path.name.removesuffix(".onnx") + ".int8.onnx"))
+            if table is not None and all(name in table.frame.columns for name in self.config.output_names()):
+                int8 = Predictor(self.config, predictor.features, predictor.model, bundle=predictor.bundle)
+                int8.runtime = OnnxRuntime(report.quantized.path, batch_size=self.config.trainer.eval_batch_size)
+                twin = Pipeline(self.config)
+                twin._predictor = int8
+                report.metrics = {
+                    "torch": flatten_metrics(self.evaluate(table)),
+                    "int8": flatten_metrics(twin.evaluate(table)),
+                }
+        return report
 
     def save(self, path: str | Path, *, plots: list[Path] = ()) -> Path:
         """Write the bundle (config, preprocessing, weights, metrics, manifest) to the directory `path`."""
@@ -260,11 +312,14 @@ class Pipeline:
         return features.metrics(logits, {name: table[name].cpu() for name in features.output_names})
 
 
-def load(path: str | Path) -> Pipeline:
-    """Load a saved bundle directory as a fitted `Pipeline` (verifying every file against its manifest)."""
+def load(path: str | Path, *, runtime: str = "torch", onnx_path: str | Path | None = None) -> Pipeline:
+    """Load a saved bundle directory as a fitted `Pipeline` (verifying every file against its manifest).
+
+    With `runtime="onnx"`, the model runs on ONNX Runtime (see `Predictor.from_bundle`); preprocessing is the same.
+    """
     from deepwright.deploy.predictor import Predictor
 
-    predictor = Predictor.from_bundle(path)
+    predictor = Predictor.from_bundle(path, runtime=runtime, onnx_path=onnx_path)
     pipeline = Pipeline(predictor.config)
     pipeline._predictor = predictor
     return pipeline
@@ -307,6 +362,25 @@ def _prepare(config: Config, table: Table) -> _Prepared:
     stratify_on = first_output.name if first_output.type in ("binary", "category") else None
     split = split_rows(frame, config.preprocessing.split, stratify_on=stratify_on, source=table.source)
     return _Prepared(frame, cleaning, split, table.base_dir)
+
+
+def _test_split(config: Config, bundle: Any) -> Table | None:
+    """The test rows of the run a bundle was saved in (its `run.json` names the data; the split is seeded, so
+    it is the same), or None when the bundle is not in a run directory or its data is gone."""
+    from deepwright.errors import DeepwrightError
+
+    run_json = bundle.path.parent / "run.json" if bundle is not None else None
+    if run_json is None or not run_json.is_file():
+        return None
+    try:
+        table = read_table(json.loads(run_json.read_text(encoding="utf-8"))["data"])
+        prepared = _prepare(config, table)
+    except (OSError, KeyError, ValueError, DeepwrightError):
+        return None
+    if len(prepared.split.test) == 0:
+        return None
+    frame = prepared.frame.iloc[prepared.split.test]
+    return Table(frame, f"{table.source} (test split)", table.base_dir)
 
 
 def _flat_metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, float]:

@@ -76,7 +76,43 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
     predict.add_argument("--data", required=True, help="data file holding the input columns")
     predict.add_argument("--output", help="CSV file to write (default: standard output)")
+    predict.add_argument(
+        "--chunk-rows", type=_positive_int, default=50_000, help="rows read and predicted at a time (default: 50000)"
+    )
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(handler=_predict)
+
+    serve = commands.add_parser("serve", help="serve a saved model over HTTP, with a web page to try it")
+    serve.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--runtime", choices=["torch", "onnx"], default="torch", help="run the model on PyTorch or ONNX Runtime"
+    )
+    serve.add_argument(
+        "--onnx", metavar="FILE", help="with --runtime onnx: this graph (default: the bundle's model.onnx)"
+    )
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: $DEEPWRIGHT_TOKEN, else none)")
+    serve.add_argument("--max-rows", type=_positive_int, default=10_000, help="rows per request (default: 10000)")
+    serve.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MB (default: 32)")
+    serve.add_argument("--max-batch", type=_positive_int, default=64, help="single-row requests per model call (64)")
+    serve.add_argument(
+        "--batch-wait-ms", type=float, default=1.0, help="how long a single row waits for others (default: 1 ms)"
+    )
+    serve.add_argument("--threads", type=_positive_int, help="CPU threads for the model (default: torch's choice)")
+    serve.add_argument("--access-log", metavar="FILE", help="write the JSON access log here (default: standard error)")
+    serve.add_argument("--no-access-log", action="store_true", help="no access log")
+    serve.set_defaults(handler=_serve)
+
+    export = commands.add_parser("export", help="export a saved model to ONNX, optionally quantised to int8")
+    export.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="the export format (default: onnx)")
+    export.add_argument("--quantize", choices=["int8"], help="also write a dynamic int8 graph and compare its metrics")
+    export.add_argument("--output", help="ONNX file to write (default: model.onnx in the bundle)")
+    export.add_argument(
+        "--data", help="rows to check the export and measure int8 on (default: the run's test split, if found)"
+    )
+    export.set_defaults(handler=_export)
 
     datasets = commands.add_parser("datasets", help="list the bundled datasets, or write one as CSV")
     datasets.add_argument("name", nargs="?", help="dataset to write")
@@ -145,15 +181,85 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     import deepwright
-    from deepwright.data.io import atomic_path
 
-    predictions = deepwright.load(args.model).predict(args.data)
+    model = deepwright.load(args.model)
+    rows = model.predict_file(args.data, args.output, chunk_rows=args.chunk_rows, progress=not args.quiet)
     if args.output:
-        with atomic_path(args.output) as temporary:
-            predictions.to_csv(temporary, index=False)
-        print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
-    else:
-        predictions.to_csv(sys.stdout, index=False)
+        print(f"wrote {rows} predictions to {args.output}", file=sys.stderr)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import os
+
+    from deepwright.errors import ConfigError
+
+    token = args.token if args.token is not None else os.environ.get("DEEPWRIGHT_TOKEN") or None
+    if token is not None and not token.strip():
+        raise ConfigError("--token is empty; give a token, or leave it out to serve without one")
+    if args.max_body_mb <= 0 or args.batch_wait_ms < 0:
+        raise ConfigError("--max-body-mb must be above 0 and --batch-wait-ms at least 0")
+    if args.onnx and args.runtime != "onnx":
+        raise ConfigError("--onnx needs --runtime onnx")
+    from deepwright.deploy.server import ServerSettings, bind_socket, serve
+
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        token=token,
+        max_rows=args.max_rows,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms,
+    )
+    sock = bind_socket(args.host, args.port)  # a port in use is reported before the model loads
+    try:
+        _configure_server_logs(args.access_log, enabled=not args.no_access_log)
+        import deepwright
+
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        model = deepwright.load(args.model, runtime=args.runtime, onnx_path=args.onnx)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"serving {args.model} ({args.runtime}) at http://{host}:{args.port}/ — Ctrl+C stops", file=sys.stderr)
+        if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                "warning: listening beyond this machine without --token; anyone who reaches it can use the model",
+                file=sys.stderr,
+            )
+        if getattr(model.predictor, "can_generate", False):  # a language model: /generate instead of /predict
+            serve(None, settings, generator=model.predictor, sock=sock, name=_bundle_name(args.model))
+        else:
+            serve(model.predictor, settings, sock=sock)
+    finally:
+        sock.close()
+
+
+def _export(args: argparse.Namespace) -> None:
+    import deepwright
+
+    report = deepwright.load(args.model).export(args.output, quantize=args.quantize, data=args.data)
+    exported = report.onnx
+    print(
+        f"wrote {exported.path} ({_size(exported.size_bytes)}): onnx.checker passed; largest |ONNX - PyTorch| logit "
+        f"difference {exported.max_abs_difference:.2g} on {exported.rows_compared} rows"
+    )
+    quantized = report.quantized
+    if quantized is None:
+        return
+    print(
+        f"wrote {quantized.path}: dynamic int8, {_size(quantized.bytes_before)} -> {_size(quantized.bytes_after)} "
+        f"({quantized.ratio:.0%} of the float graph)"
+    )
+    if not report.metrics:
+        print("metric change not measured: give --data with the output columns (the run's data was not found)")
+        return
+    before, after = report.metrics["torch"], report.metrics["int8"]
+    print(f"metrics on {report.evaluated_on}, PyTorch -> int8:")
+    for name in before:
+        if isinstance(before[name], float) and isinstance(after.get(name), float):
+            print(f"  {name:24} {before[name]:.4f} -> {after[name]:.4f}  ({after[name] - before[name]:+.4f})")
 
 
 def _datasets(args: argparse.Namespace) -> None:
@@ -227,6 +333,52 @@ def _config_yaml(config: dict, notes: list[str], data: str) -> str:
 
     header = [f"# deepwright config inferred from {data}", *(f"# {note}" for note in notes)]
     return "\n".join(header) + "\n" + yaml.safe_dump(config, sort_keys=False, width=110)
+
+
+def _configure_server_logs(access_log: str | None, *, enabled: bool) -> None:
+    """JSON lines on standard error for the server's own events, and the access log there or in a file."""
+    import logging
+
+    from deepwright.deploy.middleware import JsonFormatter
+
+    for name in ("deepwright", "uvicorn"):
+        logger = logging.getLogger(name)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    access = logging.getLogger("deepwright.access")
+    access.propagate = False
+    access.setLevel(logging.INFO if enabled else logging.WARNING)
+    handler = logging.FileHandler(access_log, encoding="utf-8") if access_log else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    access.addHandler(handler)
+
+
+def _bundle_name(path: str) -> str:
+    """What a bundle is called on its web page: the run's name for runs/<run>/model, else the folder's."""
+    folder = Path(path).resolve()
+    return folder.parent.name if folder.name == "model" and folder.parent.name else folder.name
+
+
+def _size(count: int) -> str:
+    """A byte count for people: 17.2 kB, 3.4 MB."""
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number above 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def _require(args: argparse.Namespace, *names: str) -> None:
