@@ -11,10 +11,10 @@ padding never changes a result. Output: (B, output_size).
 
 with W = `weight_ih_l0`, U = `weight_hh_l0` and b = `bias_ih_l0 + bias_hh_l0` of the underlying `torch.nn.RNN`
 (PyTorch keeps the bias as two vectors that are only ever added), and V, c the `projection` layer. `lstm` and
-`gru` replace the cell with PyTorch's LSTM and GRU cells; `dropout` acts between stacked layers. The per-step outputs y_t are then reduced to one
-vector: the last valid step (for a bidirectional network, the forward direction's last step beside the backward
-direction's first), their mean, their maximum, or attention pooling (a learned score per step, softmax over the
-valid steps, weighted sum).
+`gru` replace the cell with PyTorch's LSTM and GRU cells; `dropout` acts between stacked layers. The per-step
+outputs y_t are then reduced to one vector: the last valid step (for a bidirectional network, the forward
+direction's last step beside the backward direction's first), their mean, their maximum, or attention pooling
+(a learned score per step, softmax over the valid steps, weighted sum).
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ class Recurrent(nn.Module):
             return masked_max(outputs, mask)
         return self.pooling(outputs, mask)
 
-    def steps(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def steps(
+        self, inputs: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The output y_t of every step, (B, T, output_size) with zeros at padding, and the (B, T) mask of valid
         steps (None when every row is full)."""
         outputs, _ = self._run(inputs, lengths, need_steps=True)
@@ -134,10 +136,8 @@ class Recurrent(nn.Module):
             if need_steps:
                 outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=num_steps)
         hidden = final[0] if self.cell == "lstm" else final  # (layers · directions, B, H); LSTM also returns c
-        if self.rnn.bidirectional:
-            last = torch.cat([hidden[-2], hidden[-1]], dim=1)  # forward after its last step, backward after its first
-        else:
-            last = hidden[-1]
+        # bidirectional: the forward direction after its last step beside the backward one after its first
+        last = torch.cat([hidden[-2], hidden[-1]], dim=1) if self.rnn.bidirectional else hidden[-1]
         return outputs, last
 
 

@@ -125,9 +125,7 @@ class TransformerEncoder(nn.Module):
         else:
             self.register_buffer("positions", sinusoidal_positions(num_positions, dim), persistent=False)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(
-            EncoderBlock(dim, heads, feedforward or 4 * dim, dropout) for _ in range(layers)
-        )
+        self.blocks = nn.ModuleList(EncoderBlock(dim, heads, feedforward or 4 * dim, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
         self.output_size = dim
 

@@ -1,0 +1,70 @@
+"""`WindowForecaster`: windows of past steps → the next `horizon` values of each output.
+
+A batch holds, per window, each input's encoded values at the `lookback` steps (a number block (B, L, P), or
+category codes (B, L) that their embedding turns into (B, L, E)) and `HISTORY_KEY`: the outputs' own past,
+normalised, (B, L, O). Each output is forecast relative to its last observed value (its *level*):
+
+    relative_o = history_o − level_o                   (B, L) each: the past as changes from the last value
+    encoded    = block([inputs…, relative…])           a recurrent network, Transformer or 1-D convolution
+    forecast_o = level_o + head_o(combiner(encoded)) [+ linear_o(relative_o)]           (B, horizon)
+
+so a level never seen in training (a trend, a record high) is no harder than any other, and persistence
+(forecast = level) is where training starts from. The optional `linear_o` is an autoregressive term on the
+output's own past (the "highway" of LSTNet), which a network of small data learns slowly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["HISTORY_KEY", "WindowForecaster"]
+
+HISTORY_KEY = "__history__"
+
+
+class WindowForecaster(nn.Module):
+    """Step encoders → sequence block → combiner → one horizon head per output, around each output's level.
+
+    >>> from deepwright.models.recurrent import Recurrent
+    >>> model = WindowForecaster([], [], Recurrent(1, hidden_size=4), nn.Identity(), 4, ["y"], lookback=3, horizon=2)
+    >>> model({HISTORY_KEY: torch.zeros(5, 3, 1)})["y"].shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        input_names: list[str],
+        step_encoders: list[nn.Module],
+        block: nn.Module,
+        combiner: nn.Module,
+        combined_size: int,
+        output_names: list[str],
+        *,
+        lookback: int,
+        horizon: int,
+        linear: bool = True,
+    ) -> None:
+        super().__init__()
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+        self.step_encoders = nn.ModuleList(step_encoders)
+        self.block = block
+        self.combiner = combiner
+        self.heads = nn.ModuleList(nn.Linear(combined_size, horizon) for _ in output_names)
+        self.linear = nn.ModuleList(nn.Linear(lookback, horizon) for _ in output_names) if linear else None
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        history = batch[HISTORY_KEY]  # (B, L, O)
+        level = history[:, -1, :]  # (B, O)
+        relative = history - level.unsqueeze(1)  # (B, L, O)
+        steps = [encoder(batch[name]) for name, encoder in zip(self.input_names, self.step_encoders)]
+        sequence = torch.cat([*steps, relative], dim=2) if steps else relative  # (B, L, D)
+        hidden = self.combiner([self.block(sequence)])  # (B, combined size)
+        forecasts = {}
+        for index, (name, head) in enumerate(zip(self.output_names, self.heads)):
+            forecast = level[:, index : index + 1] + head(hidden)  # (B, H)
+            if self.linear is not None:
+                forecast = forecast + self.linear[index](relative[:, :, index])
+            forecasts[name] = forecast
+        return forecasts
