@@ -3,11 +3,21 @@ over it (a `deepwright serve` subprocess on a free loopback port) shared by the 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.deploy.serving import LiveServer, Served, make_served_frame, request_rows, served_config, start_server
+from tests.deploy.serving import (
+    Exported,
+    LiveServer,
+    Served,
+    make_served_frame,
+    request_rows,
+    served_config,
+    start_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +43,20 @@ def live_server(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = start_server(served.bundle, folder, "--batch-wait-ms", "20", "--access-log", str(folder / "access.log"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def exported(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """A copy of the served bundle inside a copy of its run directory, after `deepwright export --format onnx
+    --quantize int8` (model.onnx and model.int8.onnx beside the weights); with what the command printed."""
+    import contextlib
+    import io
+
+    from deepwright.cli import main
+
+    run_dir = Path(shutil.copytree(served.bundle.parent, tmp_path_factory.mktemp("exported") / "people"))
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        status = main(["export", "--model", str(run_dir / "model"), "--format", "onnx", "--quantize", "int8"])
+    assert status == 0
+    return Exported(run_dir / "model", output.getvalue())

@@ -67,6 +67,14 @@ class Served:
     rows: list[dict[str, Any]]
 
 
+@dataclass
+class Exported:
+    """A bundle (in a copy of its run directory) with model.onnx and model.int8.onnx, and what export printed."""
+
+    bundle: Path
+    report: str
+
+
 def free_port() -> int:
     """A loopback port free at the time of the call."""
     with socket.socket() as sock:

@@ -66,7 +66,10 @@ def read_chunks(source: Any, *, columns: list[str], chunk_rows: int = 50_000) ->
 
 def read_delimited_bytes(data: bytes, *, columns: list[str], source: str, delimiter: str = ",") -> Table:
     """A CSV (or TSV) held in memory, such as an upload, as one `Table` read the way `read_chunks` reads files."""
-    chunks = list(_delimited_stream(io.BytesIO(data), None, source, Path.cwd(), delimiter, columns, 1 << 62, None))
+    raw = io.BytesIO(data)
+    header = _header(raw, delimiter, source)
+    raw.seek(0)
+    chunks = list(_delimited_stream(raw, raw, header, source, Path.cwd(), delimiter, columns, 1 << 62, None))
     if not chunks:
         raise DataError("the file has a header but no data rows", source=source)
     return chunks[0].table
@@ -77,13 +80,23 @@ def read_delimited_bytes(data: bytes, *, columns: list[str], source: str, delimi
 
 def _delimited(path: Path, delimiter: str, compression: str | None, columns: list[str], rows: int) -> Iterator[Chunk]:
     size = path.stat().st_size
+    if compression is not None:  # the header from a handle of its own: a decompressing stream closes its file
+        with open(path, "rb") as first:
+            header = _header(_decompressed(first, compression), delimiter, path)
     with open(path, "rb") as raw:
-        yield from _delimited_stream(raw, compression, str(path), path.resolve().parent, delimiter, columns, rows, size)
+        if compression is None:
+            header = _header(raw, delimiter, path)
+            raw.seek(0)
+        stream = raw if compression is None else _decompressed(raw, compression)
+        yield from _delimited_stream(
+            raw, stream, header, str(path), path.resolve().parent, delimiter, columns, rows, size
+        )
 
 
 def _delimited_stream(
     raw: BinaryIO,
-    compression: str | None,
+    stream: Any,
+    header: list[str],
     source: str,
     base_dir: Path,
     delimiter: str,
@@ -91,15 +104,12 @@ def _delimited_stream(
     chunk_rows: int,
     size: int | None,
 ) -> Iterator[Chunk]:
-    """Chunks of the delimited text in `raw` (compressed with `compression`, if not None); progress is `raw`'s
-    position over `size`."""
+    """Chunks of the delimited text of `stream` (`raw` itself, or its decompression) whose first line is
+    `header`; progress is `raw`'s position over `size`."""
     import pyarrow as pa
     from pyarrow import csv as arrow_csv
 
-    header = _header(raw if compression is None else _decompressed(raw, compression), delimiter, source)
     _require(header, columns, source)
-    raw.seek(0)
-    stream = raw if compression is None else _decompressed(raw, compression)
     try:
         reader = arrow_csv.open_csv(
             stream,
@@ -158,9 +168,15 @@ def _whole(table: Table, columns: list[str]) -> Chunk:
 # -- helpers -----------------------------------------------------------------------------------------------
 
 
-def _header(stream: BinaryIO, delimiter: str, source: str) -> list[str]:
+def _header(stream: Any, delimiter: str, source: str | Path) -> list[str]:
     """The column names on the first line of delimited text."""
-    first = stream.readline()
+    first = b""
+    while b"\n" not in first:  # read() rather than readline(): compressed streams have only read()
+        block = stream.read(1 << 16)
+        if not block:
+            break
+        first += block
+    first = first.split(b"\n", 1)[0]
     if not first.strip():
         raise DataError("the file is empty; it needs a header line and at least one row", source=source)
     text = first.decode("utf-8-sig", errors="replace")

@@ -35,7 +35,8 @@ def predict_file(
     (standard output when None); return the number of rows."""
     rows = 0
     chunks = read_chunks(source, columns=predictor.features.input_names, chunk_rows=chunk_rows)
-    with _output(output) as handle, _Progress(str(source), enabled=progress) as bar:
+    label = Path(source).name if isinstance(source, (str, Path)) else "rows"
+    with _output(output) as handle, _Progress(label, enabled=progress) as bar:
         for chunk in chunks:
             predictions = predictor.predict(chunk.table)
             predictions.to_csv(handle, index=False, header=rows == 0, lineterminator="\n")

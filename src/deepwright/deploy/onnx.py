@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -224,10 +225,14 @@ def _export_failure(model: nn.Module, inputs: tuple, error: Exception) -> str:
     reason = _first_line(error)
     captured: dict[str, tuple] = {}
     parts = list(_parts(model))
-    hooks = [
-        module.register_forward_hook(lambda module, args, output, label=label: captured.setdefault(label, args))
-        for label, module in parts
-    ]
+
+    def capture(label: str) -> Any:
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:  # returning None keeps the output
+            captured.setdefault(label, args)
+
+        return hook
+
+    hooks = [module.register_forward_hook(capture(label)) for label, module in parts]
     try:
         with torch.no_grad():
             model(dict(zip(model.input_names, inputs)))
@@ -277,7 +282,7 @@ def _name_batch_axis(proto: Any) -> None:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the exporter's warnings, log lines and progress prints (failures still raise)."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript")]
+    loggers = [logging.getLogger(name) for name in ("torch", "onnxscript")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
@@ -336,12 +341,15 @@ def _max_difference(predictor: Any, model: bytes, arrays: dict[str, np.ndarray])
 
 
 def _first_line(error: BaseException) -> str:
-    """The first meaningful line of an error's message, shortened."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else type(error).__name__
+    """The first line of the message of the error's root cause (the exporter wraps it in advice), shortened."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    lines = [_ANSI.sub("", line).strip() for line in str(error).splitlines()]
+    text = next((line for line in lines if line), type(error).__name__)
     return text if len(text) <= 200 else text[:197] + "…"
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages
 _NUMPY_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
