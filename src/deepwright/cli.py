@@ -200,6 +200,7 @@ def _serve(args: argparse.Namespace) -> None:
         raise ConfigError("--max-body-mb must be above 0 and --batch-wait-ms at least 0")
     if args.onnx and args.runtime != "onnx":
         raise ConfigError("--onnx needs --runtime onnx")
+    _require_extra("serve", "fastapi", "uvicorn", *(("onnx", "onnxruntime") if args.runtime == "onnx" else ()))
     from deepwright.deploy.server import ServerSettings, bind_socket, serve
 
     settings = ServerSettings(
@@ -237,6 +238,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    _require_extra("serve", "onnx", "onnxscript", "onnxruntime")
     import deepwright
 
     report = deepwright.load(args.model).export(args.output, quantize=args.quantize, data=args.data)
@@ -354,6 +356,17 @@ def _configure_server_logs(access_log: str | None, *, enabled: bool) -> None:
     handler = logging.FileHandler(access_log, encoding="utf-8") if access_log else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     access.addHandler(handler)
+
+
+def _require_extra(extra: str, *modules: str) -> None:
+    """A `ConfigError` naming the modules of an optional extra that are not installed, and how to install them."""
+    import importlib.util
+
+    from deepwright.errors import ConfigError
+
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} not installed; this command needs: pip install 'deepwright[{extra}]'")
 
 
 def _bundle_name(path: str) -> str:
