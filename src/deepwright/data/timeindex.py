@@ -125,7 +125,7 @@ def index_times(
     sorted_times = times[order]
     same = np.flatnonzero(sorted_times[1:] == sorted_times[:-1])
     if len(same):
-        first, second = sorted(frame.index[order[same[0]]] + 1, frame.index[order[same[0] + 1]] + 1)
+        first, second = sorted([int(frame.index[order[same[0]]]) + 1, int(frame.index[order[same[0] + 1]]) + 1])
         raise DataError(
             f"rows {first} and {second} have the same time {_show(sorted_times[same[0]])}; a series needs one row per "
             "time step (aggregate or remove the duplicates)",
@@ -170,10 +170,11 @@ def infer_frequency(times: np.ndarray) -> str | None:
         return None if step <= 0 else (str(int(step)) if step.is_integer() else repr(step))
     index = pd.DatetimeIndex(times)
     for start in range(0, len(index) - 2, max(1, len(index) // 8)):  # a stretch without gaps says it directly
-        frequency = pd.infer_freq(index[start : start + 25]) if len(index[start : start + 25]) >= 3 else None
-        if frequency is not None and _on_grid(index, frequency):
-            return frequency
-    weekday = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[index[0].dayofweek]
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            offset = pd.infer_freq(index[start : start + 25]) if len(index[start : start + 25]) >= 3 else None
+        if offset is not None and _on_grid(index, offset.freqstr):
+            return offset.freqstr
+    weekday = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")[index[0].day_of_week]
     for frequency in ("YS", "YE", "QS", "QE", "MS", "ME", f"W-{weekday}", "D", "B", "h", "min", "s"):
         if _on_grid(index, frequency):  # the coarsest calendar grid that holds every time
             return frequency
@@ -279,7 +280,7 @@ def natural_periods(frequency: str | None) -> tuple[int, ...]:
         offset = pd.tseries.frequencies.to_offset(frequency)
     except ValueError:
         return ()
-    name = offset.name if offset.n == 1 else ""
+    name = offset.rule_code if offset.n == 1 else ""
     for prefix, periods in _PERIODS.items():
         if name == prefix or (len(prefix) == 1 and prefix in "MQW" and name.startswith(prefix)):
             return periods
