@@ -24,6 +24,7 @@ _BUILTIN_MODULES = (
     "deepwright.features.category",
     "deepwright.features.text",
     "deepwright.features.image",
+    "deepwright.features.audio",
     "deepwright.models.blocks",
     "deepwright.models.conv",
     "deepwright.models.combiners",

@@ -34,7 +34,18 @@ MIN_LOG_VALUES = 30  # …when it also has this many distinct values (not a coun
 BATCH_SIZE = 32
 # Inputs whose steps cost far more than a table row's: a fixed number of epochs with the learning rate decayed
 # to zero along a cosine (steadier than a constant rate with batch norm), instead of the step budget.
-MEDIA_SCHEDULES = {"image": {"epochs": 20, "batch_size": 64, "patience": 10, "schedule": "cosine"}}
+MEDIA_SCHEDULES = {
+    "image": {"epochs": 20, "batch_size": 64, "patience": 10, "schedule": "cosine"},
+    "audio": {"epochs": 30, "batch_size": 64, "patience": 10, "schedule": "cosine"},
+}
+# Sound: shifts of up to a tenth of a second, background noise, and SpecAugment's masks (narrow enough to leave
+# most of a short word).
+AUDIO_AUGMENTATION = {
+    "time_shift": {"probability": 0.5, "seconds": 0.1},
+    "noise": {"probability": 0.5, "snr_db": [10, 30]},
+    "time_mask": {"probability": 0.5, "count": 2, "width": 8},
+    "frequency_mask": {"probability": 0.5, "count": 2, "width": 5},
+}
 # Safe for most images, digits and text included: no flips, which would turn a 2 into a mirrored 2.
 IMAGE_AUGMENTATION = {
     "padded_crop": {"probability": 0.5, "padding": 2},
@@ -103,6 +114,12 @@ def infer_config(table: Table, target: str) -> Inference:
                 notes.append(
                     f"augmenting {feature['name']!r} in training: shifts of up to {padding} px and rotations of up "
                     "to 10° (no flips, which would mirror digits and letters)"
+                )
+            elif feature["type"] == "audio":
+                feature["augmentation"] = {name: dict(options) for name, options in AUDIO_AUGMENTATION.items()}
+                notes.append(
+                    f"augmenting {feature['name']!r} in training: time shifts, noise at 10-30 dB SNR, and time and "
+                    "frequency masks (SpecAugment)"
                 )
     else:
         epochs, patience = training_schedule(train_rows)

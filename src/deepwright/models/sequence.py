@@ -1,0 +1,77 @@
+"""Encoders over frame sequences (B, frames, features) that return the mean over time: `RecurrentEncoder` and
+`FrameTransformer`, used by the audio feature over spectrogram frames.
+
+Both are the general sequence blocks with the settings frames need: `Recurrent` (models/recurrent.py) with mean
+reduction, and `TransformerEncoder` (models/transformer.py) with learned positions and mean pooling. Every clip
+has the same number of frames, so no lengths are passed.
+"""
+
+from __future__ import annotations
+
+from deepwright.models.recurrent import Recurrent
+from deepwright.models.transformer import TransformerEncoder
+
+__all__ = ["FrameTransformer", "RecurrentEncoder"]
+
+
+class RecurrentEncoder(Recurrent):
+    """A GRU or LSTM over (B, frames, input_size); the encoding is the mean of its outputs over time,
+    (B, hidden_size · directions).
+
+    >>> import torch
+    >>> RecurrentEncoder(4, hidden_size=3)(torch.zeros(2, 5, 4)).shape
+    torch.Size([2, 6])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        cell: str = "gru",
+        hidden_size: int = 128,
+        layers: int = 2,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            input_size,
+            cell=cell,
+            hidden_size=hidden_size,
+            layers=layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            reduction="mean",
+        )
+
+
+class FrameTransformer(TransformerEncoder):
+    """A Transformer encoder over (B, frames, input_size) with learned positions for up to `max_frames` frames;
+    the encoding is the mean over time, (B, size).
+
+    >>> import torch
+    >>> FrameTransformer(4, max_frames=5, size=8, heads=2, layers=1)(torch.zeros(2, 5, 4)).shape
+    torch.Size([2, 8])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        *,
+        max_frames: int,
+        size: int = 128,
+        heads: int = 4,
+        layers: int = 2,
+        feedforward: int = 256,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__(
+            input_size,
+            size=size,
+            layers=layers,
+            heads=heads,
+            feedforward=feedforward,
+            dropout=dropout,
+            positions="learned",
+            pooling="mean",
+            max_length=max_frames,
+        )
