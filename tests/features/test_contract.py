@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from PIL import Image
 from pydantic import TypeAdapter
@@ -30,6 +31,15 @@ def _png(seed: int, size: tuple[int, int] = (6, 5), mode: str = "L") -> bytes:
     return buffer.getvalue()
 
 
+def _wav(seed: int, seconds: float = 0.2, channels: int = 1, rate: int = 8000) -> bytes:
+    """A short clip of noise, as an inline cell (the raw bytes of a WAV file)."""
+    rng = np.random.default_rng(seed)
+    samples = rng.uniform(-0.5, 0.5, (round(seconds * rate), channels)).astype(np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="WAV")
+    return buffer.getvalue()
+
+
 # type → (training values, values an input transforms later, values an output transforms later).
 # Outputs never see missing cells (cleaning drops those rows) and training values are seen without them.
 SAMPLES: dict[str, tuple[list[Any], list[Any], list[Any]]] = {
@@ -43,6 +53,11 @@ SAMPLES: dict[str, tuple[list[Any], list[Any], list[Any]]] = {
     "image": (
         [_png(seed) for seed in range(6)] + [_png(6, (8, 8)), _png(7, mode="RGB")],
         [_png(10), _png(11, (3, 9)), _png(12, mode="RGB"), _png(13)],
+        [],
+    ),
+    "audio": (
+        [_wav(seed) for seed in range(6)] + [_wav(6, seconds=0.3), _wav(7, channels=2)],
+        [_wav(10), _wav(11, seconds=0.5), _wav(12, channels=2), _wav(13, rate=16000)],
         [],
     ),
     "text": (
