@@ -148,8 +148,7 @@ def test_openapi_types_and_documents_every_field(client: TestClient) -> None:
     assert row["required"] == ["age", "city", "member", "income", "review", "photo"]
     assert row["additionalProperties"] is False
     properties = row["properties"]
-    number = next(option for option in properties["age"]["anyOf"] if option.get("type") == "number")
-    assert number["maximum"] > 3e38 and {"type": "null"} in properties["age"]["anyOf"]
+    assert {"type": "number"} in properties["age"]["anyOf"] and {"type": "null"} in properties["age"]["anyOf"]
     assert {"type": "boolean"} in properties["member"]["anyOf"]
     assert {"type": "string"} in properties["review"]["anyOf"]
     assert {"$ref": "#/components/schemas/InlineFile"} in properties["photo"]["anyOf"]
@@ -198,6 +197,7 @@ def change(served: Served, **values: object) -> dict:
     [
         ({"age": "forty"}, "age", "expected a finite number, got 'forty'"),
         ({"income": [3000]}, "income", "expected a finite number"),
+        ({"income": 1e300}, "income", "value 1e+300 is too large: the model computes in float32"),
         ({"member": {"yes": 1}}, "member", "expected a string, number or boolean"),
         ({"review": 12}, "review", "expected a string, got 12"),
         ({"photo": None}, "photo", "expected a file sent inline"),
@@ -294,7 +294,9 @@ def test_bad_csv_uploads(client: TestClient, served: Served) -> None:
 def test_unsupported_content_type_and_format(client: TestClient, served: Served) -> None:
     response = client.post("/predict", content=b"<rows/>", headers={"content-type": "application/xml"})
     assert response.status_code == 415 and "application/json, text/csv" in response.json()["error"]
-    assert_names(client.post("/predict?format=xml", json={"rows": served.rows[:1]}), 422, "format", "'json' or 'csv'")
+    assert_names(
+        client.post("/predict?format=xml", json={"rows": served.rows[:1]}), 422, "format", "choices: json, csv"
+    )
     assert client.get("/predict").status_code == 405
 
 

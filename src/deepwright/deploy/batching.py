@@ -1,11 +1,13 @@
-"""The server's inference queue: one worker thread makes every model call, and single rows that arrive together are
+"""The server's inference queue: model calls one at a time, in arrival order, and single rows that arrive together
 predicted in one call (micro-batching).
 
 A request of one row waits at most `max_wait_ms` for others to join it, up to `max_batch` rows; rows that arrive
-while the model is busy join the next call without waiting. A request of many rows (or a CSV upload) is one call
-of its own, in arrival order. A batch whose rows hold a bad value is predicted again row by row, so each request
-gets its own answer or its own error. Every row's prediction is the one it gets alone, up to float rounding: a
-matrix product over 16 rows may round its last bit differently from one over a single row.
+while the model is busy join the next call without waiting. A batch of single rows is predicted on the event
+loop's own thread: for a few rows, handing the work to another thread costs more than the prediction (each hand-over
+waits for the GIL). A request of many rows (or a CSV upload) is one call of its own, made on a worker thread so
+that the server keeps reading requests meanwhile. A batch whose rows hold a bad value is predicted again row by
+row, so each request gets its own answer or its own error. Every row's prediction is the one it gets alone, up to
+float rounding: a matrix product over 16 rows may round its last bit differently from one over a single row.
 
 >>> queue = InferenceQueue(predictor.predict, max_batch=64, max_wait_ms=1.0)   # doctest: +SKIP
 >>> await queue.start(); await queue.predict_row({"age": 52, "city": "Lyon"})   # doctest: +SKIP
@@ -129,16 +131,17 @@ class InferenceQueue:
         self.rows += len(batch)
         rows = [row for row, _ in batch]
         try:
-            results = await loop.run_in_executor(self._executor, self._predict_rows, rows)
+            results = self._predict_rows(rows)  # on the loop's thread (see the module docstring)
         except Exception as error:  # a bug, not a bad row: every request of the batch gets it
             for _, future in batch:
                 _settle(future, error=error)
-            return
-        for (_, future), result in zip(batch, results):
-            if isinstance(result, BaseException):
-                _settle(future, error=result)
-            else:
-                _settle(future, result=result)
+        else:
+            for (_, future), result in zip(batch, results):
+                if isinstance(result, BaseException):
+                    _settle(future, error=result)
+                else:
+                    _settle(future, result=result)
+        await asyncio.sleep(0)  # let the loop read the requests that arrived meanwhile
 
     def _predict_rows(self, rows: list[dict]) -> list[Any]:
         """Predictions of `rows` in one call; when a row is bad, each row alone (its error as its result)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ACCESS_LOGGER = logging.getLogger("deepwright.access")
+_ID_PREFIX = os.urandom(4).hex()  # request ids: this server's random prefix, then a count
+_ID_COUNTER = itertools.count()
 
 
 async def json_error(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -182,8 +185,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def _request_id(scope: Scope) -> str:
-    """The caller's x-request-id (printable, at most 64 characters), or a new random one."""
+    """The caller's x-request-id (printable, at most 64 characters), or a new one, unique in this server's run."""
     given = dict(scope["headers"]).get(b"x-request-id", b"")
     if given and len(given) <= 64 and given.isascii() and given.decode().isprintable():
         return given.decode()
-    return os.urandom(8).hex()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -68,7 +68,8 @@ class ServerSettings:
     max_rows: int = 10_000  # rows per request
     max_body_bytes: int = 32 << 20
     max_batch: int = 64  # single-row requests merged into one model call
-    batch_wait_ms: float = 1.0  # how long a lone single-row request waits for others
+    batch_wait_ms: float = 0.0  # how long a lone single-row request waits for others (0: batches form from the rows
+    # that queue while the model is busy, adding no wait)
     graceful_timeout_s: float = 10.0  # on shutdown, how long in-flight requests may take to finish
     max_prompt_chars: int = 10_000
     max_new_tokens: int = 2_000
@@ -311,11 +312,14 @@ def _add_predict_route(app: FastAPI, service: _Service) -> None:
             422: {"description": "a field is missing, unknown or of the wrong type; the message names it"},
         },
     )
-    async def predict(request: Request, format: Literal["json", "csv"] | None = None) -> Response:
+    async def predict(request: Request) -> Response:
         """Predict JSON rows, or every row of a CSV file. Each row gives every input field (null for a missing
         value); the answer holds, per row and output, the label and probabilities, or the value."""
         kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         fields = request.state.log
+        format = request.query_params.get("format")  # read here: FastAPI's parameter machinery costs more
+        if format not in (None, "json", "csv"):
+            return _error(422, [Problem(f"{format!r} is not a choice; choices: json, csv", field="format")])
         try:
             if kind in ("application/json", ""):
                 body = await request.body()
@@ -489,6 +493,15 @@ def _customise_openapi(app: FastAPI, service: _Service) -> None:
 
 def _predict_openapi() -> dict[str, Any]:
     return {
+        "parameters": [
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {"enum": ["json", "csv"]},
+                "description": "the answer's format (default: that of the request)",
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {

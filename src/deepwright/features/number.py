@@ -24,6 +24,8 @@ from deepwright.registry import FEATURES, METRICS
 
 __all__ = ["NumberFeature", "to_float"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def to_float(values: np.ndarray) -> np.ndarray:
     """Raw values → float64, missing cells as NaN; a value that is not a number raises `ValueProblem`.
@@ -90,15 +92,15 @@ class NumberFeature:
         check_is_fitted(self, "center_")
         numbers = self._checked_numbers(values)
         if self.role == "output":
-            return ((numbers - self.center_) / self.scale_).astype(np.float32)
+            return _float32((numbers - self.center_) / self.scale_, numbers)
         missing = np.isnan(numbers)
         if not self.options.missing.indicator and not missing.any():  # the common case, kept short
-            return ((self._shape(numbers) - self.center_) / self.scale_).astype(np.float32)[:, None]
+            return _float32((self._shape(numbers) - self.center_) / self.scale_, numbers)[:, None]
         if missing.any():
             if self.options.missing.strategy == "error":
                 raise ValueProblem(int(np.flatnonzero(missing)[0]), "value is missing and missing.strategy is 'error'")
             numbers = np.where(missing, self.fill_, numbers)
-        scaled = ((self._shape(numbers) - self.center_) / self.scale_).astype(np.float32)
+        scaled = _float32((self._shape(numbers) - self.center_) / self.scale_, numbers)
         if self.options.missing.indicator:
             return np.stack([scaled, missing.astype(np.float32)], axis=1)
         return scaled[:, None]
@@ -124,7 +126,10 @@ class NumberFeature:
             block[logged] = np.sign(block[logged]) * np.log1p(np.abs(block[logged]))
         centers = np.array([feature.center_ for feature in plain])[:, None]
         scales = np.array([feature.scale_ for feature in plain])[:, None]
-        scaled = ((block - centers) / scales).astype(np.float32)
+        scaled = (block - centers) / scales
+        if (np.abs(scaled) > _FLOAT32_MAX).any():
+            return {}  # too large for float32: the per-column transform says which value
+        scaled = scaled.astype(np.float32)
         return {feature.name: scaled[index][:, None] for index, feature in enumerate(plain)}
 
     def state(self) -> dict[str, Any]:
@@ -193,6 +198,17 @@ class NumberFeature:
 
     def _unscale(self, values: np.ndarray) -> np.ndarray:
         return np.asarray(values, dtype=np.float64) * self.scale_ + self.center_
+
+
+def _float32(scaled: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """Scaled values as float32; one too large for float32 (it would become infinite) raises `ValueProblem`."""
+    too_large = np.abs(scaled) > _FLOAT32_MAX
+    if too_large.any():
+        position = int(np.flatnonzero(too_large)[0])
+        raise ValueProblem(
+            position, f"value {numbers[position]:g} is too large: the model computes in float32 (up to about 3.4e38)"
+        )
+    return scaled.astype(np.float32)
 
 
 def _nonzero(scale: float) -> float:

@@ -170,7 +170,7 @@ async function formRow(metadata) {
       value = null;
     } else if (input.request_type === "number") {
       value = Number(control.value);
-    } else if (input.request_type === "any") {
+    } else if (input.request_type === "any" || input.request_type === "list") {
       try { value = JSON.parse(control.value); } catch (ignored) { value = control.value; }
     } else {
       value = control.value;
