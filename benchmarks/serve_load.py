@@ -448,7 +448,7 @@ def main() -> None:
                 "server_threads": args.threads,
                 "concurrency": CONCURRENCY,
                 "batch_rows": BATCH_ROWS,
-                "batch_wait_ms": 1.0,
+                "batch_wait_ms": 0.0,
             },
             "environment": environment(),
         }

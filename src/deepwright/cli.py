@@ -97,7 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="request body limit in MB (default: 32)")
     serve.add_argument("--max-batch", type=_positive_int, default=64, help="single-row requests per model call (64)")
     serve.add_argument(
-        "--batch-wait-ms", type=float, default=1.0, help="how long a single row waits for others (default: 1 ms)"
+        "--batch-wait-ms",
+        type=float,
+        default=0.0,
+        help="how long a lone single-row request waits for others to share its model call (default: 0; requests "
+        "that arrive while the model is busy are batched anyway)",
     )
     serve.add_argument("--threads", type=_positive_int, help="CPU threads for the model (default: torch's choice)")
     serve.add_argument("--access-log", metavar="FILE", help="write the JSON access log here (default: standard error)")
