@@ -139,18 +139,18 @@ class Predictor:
     def record_columns(self, rows: list[dict]) -> tuple[Columns, np.ndarray, str]:
         """The input columns of a list of row dicts, with their row numbers (from 1) and source ('the request');
         a row lacking an input field is a `DataError` naming it."""
-        columns = {}
-        for name in self.features.input_names:
-            column = np.empty(len(rows), dtype=object)  # cell by cell: np.array would unpack bytes-like cells
-            try:
-                column[:] = [row[name] for row in rows]
-            except KeyError:
-                position = next(index for index, row in enumerate(rows) if name not in row)
-                raise DataError(
-                    "field is missing; every input column must be given (null for an empty value)",
-                    column=name,
-                    row=position + 1,
-                    source="the request",
-                ) from None
-            columns[name] = column
+        names = self.features.input_names
+        cells = np.empty(len(rows) * len(names), dtype=object)  # cell by cell: np.array would unpack bytes-like ones
+        try:
+            cells[:] = [row[name] for row in rows for name in names]
+        except KeyError:
+            position, name = next((index, name) for index, row in enumerate(rows) for name in names if name not in row)
+            raise DataError(
+                "field is missing; every input column must be given (null for an empty value)",
+                column=name,
+                row=position + 1,
+                source="the request",
+            ) from None
+        table = cells.reshape(len(rows), len(names))
+        columns = {name: table[:, position] for position, name in enumerate(names)}
         return columns, np.arange(1, len(rows) + 1), "the request"
