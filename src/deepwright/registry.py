@@ -25,10 +25,15 @@ _BUILTIN_MODULES = (
     "deepwright.features.text",
     "deepwright.features.image",
     "deepwright.features.audio",
+    "deepwright.features.sequence",
+    "deepwright.features.timeseries",
     "deepwright.models.blocks",
     "deepwright.models.conv",
+    "deepwright.models.recurrent",
+    "deepwright.models.transformer",
     "deepwright.models.combiners",
     "deepwright.evaluation.metrics",
+    "deepwright.evaluation.forecast",
 )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "encode_padded",
     "tokenizer_from_json",
     "train_tokenizer",
+    "train_vocabulary",
 ]
 
 PAD_TOKEN, UNKNOWN_TOKEN = "<pad>", "<unk>"
@@ -71,12 +72,7 @@ def _train_char(options: CharTokenizerConfig, texts: Iterable[str]) -> Tokenizer
     counts: Counter[str] = Counter()
     for text in texts:
         counts.update(normalizer.normalize_str(text) if normalizer else text)
-    ranked = sorted((item for item in counts.items() if item[1] >= options.min_count), key=lambda kv: (-kv[1], kv[0]))
-    if options.vocab_size is not None:
-        ranked = ranked[: options.vocab_size - len(_SPECIAL_TOKENS)]
-    vocabulary = {token: index for index, token in enumerate(_SPECIAL_TOKENS)}
-    vocabulary.update({character: len(_SPECIAL_TOKENS) + index for index, (character, _) in enumerate(ranked)})
-    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token=UNKNOWN_TOKEN))
+    tokenizer = _counted_vocabulary(counts, options.min_count, options.vocab_size)
     if normalizer is not None:
         tokenizer.normalizer = normalizer
     tokenizer.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")  # one piece per character
@@ -104,23 +100,61 @@ def _train_bpe(options: BpeTokenizerConfig, texts: Iterable[str]) -> Tokenizer:
 _TRAINERS = {"word": _train_word, "char": _train_char, "bpe": _train_bpe}
 
 
+def _counted_vocabulary(counts: Counter[str], min_count: int, vocab_size: int | None) -> Tokenizer:
+    """A word-level tokenizer of the tokens in `counts` seen at least `min_count` times, by falling count (ties in
+    order), at most `vocab_size` tokens with the specials; every other token is unknown."""
+    ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+    if vocab_size is not None:
+        ranked = ranked[: vocab_size - len(_SPECIAL_TOKENS)]
+    vocabulary = {token: index for index, token in enumerate(_SPECIAL_TOKENS)}
+    vocabulary.update({token: len(_SPECIAL_TOKENS) + index for index, (token, _) in enumerate(ranked)})
+    return Tokenizer(models.WordLevel(vocabulary, unk_token=UNKNOWN_TOKEN))
+
+
+def train_vocabulary(
+    token_lists: Iterable[list[str]], *, vocab_size: int, min_count: int = 1, lowercase: bool = False
+) -> Tokenizer:
+    """A tokenizer for sequences already split into tokens (each token is kept whole, spaces included), whose
+    vocabulary is the tokens of `token_lists` by falling count; encode with `pretokenized=True`.
+
+    >>> tokenizer = train_vocabulary([["C4", "E4"], ["C4"]], vocab_size=10)
+    >>> encode_padded(tokenizer, [["C4", "G4"]], 5, pretokenized=True).tolist()
+    [[2, 1]]
+    """
+    normalizer = normalizers.Lowercase() if lowercase else None
+    counts: Counter[str] = Counter()
+    for tokens in token_lists:
+        counts.update([normalizer.normalize_str(token) for token in tokens] if normalizer else tokens)
+    tokenizer = _counted_vocabulary(counts, min_count, vocab_size)
+    if normalizer is not None:
+        tokenizer.normalizer = normalizer
+    return tokenizer
+
+
 def tokenizer_from_json(text: str) -> Tokenizer:
     """A tokenizer from the JSON string `Tokenizer.to_str()` wrote."""
     return Tokenizer.from_str(text)
 
 
 def encode_padded(
-    tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: str = "right", padding: str = "longest"
+    tokenizer: Tokenizer,
+    texts: list[str] | list[list[str]],
+    max_length: int,
+    truncation: str = "right",
+    padding: str = "longest",
+    *,
+    pretokenized: bool = False,
 ) -> np.ndarray:
     """Token ids of each text in a (N, L) int64 array, padded with `PAD_ID`. L is `max_length` with
     `padding='max_length'`, else the longest text's length, at most `max_length`; longer texts lose tokens at
-    the `truncation` end.
+    the `truncation` end. With `pretokenized`, each text is a list of tokens (see `train_vocabulary`).
 
     >>> tokenizer = train_tokenizer(CharTokenizerConfig(type="char"), ["abc"])
     >>> encode_padded(tokenizer, ["ab", "cab"], 2, truncation="left").tolist()
     [[2, 3], [2, 3]]
     """
-    encoded = [encoding.ids for encoding in tokenizer.encode_batch(texts, add_special_tokens=False)]
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=False, is_pretokenized=pretokenized)
+    encoded = [encoding.ids for encoding in encodings]
     longest = max((len(ids) for ids in encoded), default=1)
     width = max_length if padding == "max_length" else max(1, min(max_length, longest))
     array = np.full((len(encoded), width), PAD_ID, dtype=np.int64)
