@@ -218,7 +218,6 @@ def _serve(args: argparse.Namespace) -> None:
     )
     sock = bind_socket(args.host, args.port)  # a port in use is reported before the model loads
     try:
-        _configure_server_logs(args.access_log, enabled=not args.no_access_log)
         import deepwright
 
         if args.threads:
@@ -226,6 +225,7 @@ def _serve(args: argparse.Namespace) -> None:
 
             torch.set_num_threads(args.threads)
         model = deepwright.load(args.model, runtime=args.runtime, onnx_path=args.onnx)
+        _configure_server_logs(args.access_log, enabled=not args.no_access_log)
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"serving {args.model} ({args.runtime}) at http://{host}:{args.port}/ — Ctrl+C stops", file=sys.stderr)
         if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -342,24 +342,28 @@ def _config_yaml(config: dict, notes: list[str], data: str) -> str:
 
 
 def _configure_server_logs(access_log: str | None, *, enabled: bool) -> None:
-    """JSON lines on standard error for the server's own events, and the access log there or in a file."""
+    """JSON lines on standard error for the server's own events, and the access log there or in a file (the
+    handlers of an earlier call in the same process are replaced)."""
     import logging
 
     from deepwright.deploy.middleware import JsonFormatter
 
-    for name in ("deepwright", "uvicorn"):
+    access = logging.getLogger("deepwright.access")
+    targets = {"deepwright": logging.StreamHandler(sys.stderr), "uvicorn": logging.StreamHandler(sys.stderr)}
+    targets["deepwright.access"] = (
+        logging.FileHandler(access_log, encoding="utf-8") if access_log else logging.StreamHandler(sys.stderr)
+    )
+    for name, handler in targets.items():
         logger = logging.getLogger(name)
-        handler = logging.StreamHandler(sys.stderr)
+        for old in [old for old in logger.handlers if getattr(old, "deepwright_server", False)]:
+            logger.removeHandler(old)
+            old.close()
+        handler.deepwright_server = True
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-    access = logging.getLogger("deepwright.access")
-    access.propagate = False
     access.setLevel(logging.INFO if enabled else logging.WARNING)
-    handler = logging.FileHandler(access_log, encoding="utf-8") if access_log else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    access.addHandler(handler)
 
 
 def _require_extra(extra: str, *modules: str) -> None:

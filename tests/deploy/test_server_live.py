@@ -107,19 +107,23 @@ def port_is_closed(port: int) -> bool:
     return False
 
 
-def test_a_missing_bundle_does_not_start(tmp_path: Path) -> None:
+# The two below run the command in-process (the `cli` fixture: the same code as the installed command, without a
+# new interpreter): they end before anything listens.
+
+
+def test_a_missing_bundle_does_not_start(cli, tmp_path: Path) -> None:
     port = free_port()
-    completed = run_cli("serve", "--model", tmp_path / "nowhere", "--port", port, cwd=tmp_path, timeout=120)
+    completed = cli("serve", "--model", tmp_path / "nowhere", "--port", port, cwd=tmp_path)
     assert "no bundle here" in assert_user_error(completed)
     assert "serving" not in completed.stderr and port_is_closed(port)
 
 
-def test_a_corrupt_bundle_does_not_start(served: Served, tmp_path: Path) -> None:
+def test_a_corrupt_bundle_does_not_start(cli, served: Served, tmp_path: Path) -> None:
     bundle = Path(shutil.copytree(served.bundle, tmp_path / "model"))
     weights = bundle / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     port = free_port()
-    completed = run_cli("serve", "--model", bundle, "--port", port, cwd=tmp_path, timeout=120)
+    completed = cli("serve", "--model", bundle, "--port", port, cwd=tmp_path)
     message = assert_user_error(completed)
     assert "weights.safetensors: changed since the bundle was saved" in message
     assert port_is_closed(port)

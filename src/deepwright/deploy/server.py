@@ -565,7 +565,8 @@ def _versions(runtime: str | None) -> dict[str, str]:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A socket listening on `host:port`, or a `DeployError` saying why it cannot be (the port in use…)."""
+    """A socket bound to `host:port`, not listening yet (`serve` listens once the model is ready), or a
+    `DeployError` saying why it cannot be (the port in use…)."""
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as error:
@@ -574,18 +575,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(info[4])
-        sock.listen(2048)
     except OSError as error:
         sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise DeployError(
-                f"port {port} on {host} is already in use (another server?); stop it, or choose another port "
-                "with --port"
-            ) from None
-        if error.errno == errno.EACCES:
-            raise DeployError(f"no permission to listen on port {port}; choose a port above 1023") from None
-        raise DeployError(f"cannot listen on {host}:{port} ({error.strerror}); check --host and --port") from None
+        raise _listen_error(error, host, port) from None
     return sock
+
+
+def _listen(sock: socket.socket, host: str, port: int) -> None:
+    """Start listening on a bound socket (a second server may have taken the port since it was bound)."""
+    try:
+        sock.listen(2048)
+    except OSError as error:
+        raise _listen_error(error, host, port) from None
+
+
+def _listen_error(error: OSError, host: str, port: int) -> DeployError:
+    if error.errno == errno.EADDRINUSE:
+        return DeployError(
+            f"port {port} on {host} is already in use (another server?); stop it, or choose another port with --port"
+        )
+    if error.errno == errno.EACCES:
+        return DeployError(f"no permission to listen on port {port}; choose a port above 1023")
+    return DeployError(f"cannot listen on {host}:{port} ({error.strerror}); check --host and --port")
 
 
 def serve(
@@ -604,6 +615,7 @@ def serve(
 
     sock = sock or bind_socket(settings.host, settings.port)
     app = create_app(predictor, settings, generator=generator, name=name)
+    _listen(sock, settings.host, settings.port)
     config = uvicorn.Config(
         app,
         log_config=None,
