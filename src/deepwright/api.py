@@ -245,7 +245,7 @@ class Pipeline:
         return predictor.features.metrics(logits, to_tensors(targets))
 
     def predict_file(
-        self, data: Any, output: str | Path | None = None, *, chunk_rows: int = 50_000, progress: bool = True
+        self, data: Any, output: str | Path | None = None, *, chunk_rows: int = 10_000, progress: bool = True
     ) -> int:
         """Predict every row of the file `data` chunk by chunk (bounded memory) and write the predictions as CSV
         to `output` (standard output when None); return the number of rows."""

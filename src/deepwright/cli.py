@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", required=True, help="data file holding the input columns")
     predict.add_argument("--output", help="CSV file to write (default: standard output)")
     predict.add_argument(
-        "--chunk-rows", type=_positive_int, default=50_000, help="rows read and predicted at a time (default: 50000)"
+        "--chunk-rows", type=_positive_int, default=10_000, help="rows read and predicted at a time (default: 10000)"
     )
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(handler=_predict)

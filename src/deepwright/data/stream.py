@@ -7,7 +7,7 @@ holds (a typed reader fixes types from the first block and fails on a later one)
 and labels from strings as they do from typed values. Each chunk is a `Table` whose index continues the file's
 row count, so messages name the row in the file.
 
->>> for chunk in read_chunks("big.csv", columns=["age", "city"], chunk_rows=50_000):   # doctest: +SKIP
+>>> for chunk in read_chunks("big.csv", columns=["age", "city"], chunk_rows=10_000):   # doctest: +SKIP
 ...     predictions = predictor.predict(chunk.table)
 """
 
@@ -40,7 +40,7 @@ class Chunk:
     done: float
 
 
-def read_chunks(source: Any, *, columns: list[str], chunk_rows: int = 50_000) -> Iterator[Chunk]:
+def read_chunks(source: Any, *, columns: list[str], chunk_rows: int = 10_000) -> Iterator[Chunk]:
     """The rows of `source` in chunks of at most `chunk_rows`, with the `columns` it must hold (a `DataError`
     naming the missing ones otherwise). Only those columns are read from files that can be streamed."""
     if not isinstance(source, (str, os.PathLike)) or Path(source).is_dir():

@@ -4,7 +4,7 @@ Each chunk of rows (see `deepwright.data.stream`) is predicted and appended to t
 under a temporary name and renamed at the end, so a failure half-way leaves no partial file. On a terminal, a
 progress bar on standard error shows how far through the file the predictions are.
 
->>> predict_file(predictor, "big.csv", "predictions.csv", chunk_rows=50_000)   # doctest: +SKIP
+>>> predict_file(predictor, "big.csv", "predictions.csv", chunk_rows=10_000)   # doctest: +SKIP
 1000000
 """
 
@@ -28,7 +28,7 @@ def predict_file(
     source: Any,
     output: str | Path | None,
     *,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = 10_000,
     progress: bool = True,
 ) -> int:
     """Predict every row of `source` in chunks of `chunk_rows` and write the predictions as CSV to `output`
