@@ -404,3 +404,26 @@ def test_generate(predictor: Predictor) -> None:
         metadata = client.get("/metadata").json()
         assert (metadata["can_predict"], metadata["can_generate"], metadata["model_type"]) == (False, True, "lm")
         assert (metadata["name"], metadata["metrics"]) == ("echo", EchoGenerator.metrics)
+
+
+def test_generate_with_a_language_model() -> None:
+    """The real `TextGenerator` (a tiny untrained GPT): what it streams is what it returns whole, seed for seed."""
+    from deepwright.config import load_config
+    from deepwright.deploy.generator import TextGenerator, build_language_model
+    from deepwright.features.tokenization import train_tokenizer
+
+    config = load_config(
+        {"model_type": "lm", "tokenizer": {"type": "char"}, "model": {"layers": 1, "heads": 1, "dim": 8}}
+    )
+    tokenizer = train_tokenizer(config.tokenizer, ["to be or not to be"])
+    generator = TextGenerator(config, tokenizer, build_language_model(config.model, tokenizer.get_vocab_size()))
+    with TestClient(create_app(None, generator=generator, name="tiny")) as client:
+        options = {"prompt": "to be", "max_new_tokens": 12, "seed": 3}
+        whole = client.post("/generate", json=options).json()["text"]
+        streamed = client.post("/generate", json={**options, "stream": True}).text
+        metadata = client.get("/metadata").json()
+    events = [event for event in streamed.split("\n\n") if event]
+    pieces = [json.loads(event.removeprefix("data: "))["text"] for event in events[:-1]]
+    assert "".join(pieces) == whole and 1 <= len(whole) <= 12
+    assert events[-1] == f"event: end\ndata: {json.dumps({'text': whole})}"
+    assert metadata["generation"]["max_new_tokens"] == config.generation.max_new_tokens
