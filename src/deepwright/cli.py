@@ -205,7 +205,7 @@ def _serve(args: argparse.Namespace) -> None:
     if args.onnx and args.runtime != "onnx":
         raise ConfigError("--onnx needs --runtime onnx")
     _require_extra("serve", "fastapi", "uvicorn", *(("onnx", "onnxruntime") if args.runtime == "onnx" else ()))
-    from deepwright.deploy.server import ServerSettings, bind_socket, serve
+    from deepwright.deploy.server import ServerSettings, bind_socket, bundle_name, serve
 
     settings = ServerSettings(
         host=args.host,
@@ -234,7 +234,7 @@ def _serve(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
         if getattr(model.predictor, "can_generate", False):  # a language model: /generate instead of /predict
-            serve(None, settings, generator=model.predictor, sock=sock, name=_bundle_name(args.model))
+            serve(None, settings, generator=model.predictor, sock=sock, name=bundle_name(args.model))
         else:
             serve(model.predictor, settings, sock=sock)
     finally:
@@ -375,12 +375,6 @@ def _require_extra(extra: str, *modules: str) -> None:
     missing = [module for module in modules if importlib.util.find_spec(module) is None]
     if missing:
         raise ConfigError(f"{', '.join(missing)} not installed; this command needs: pip install 'deepwright[{extra}]'")
-
-
-def _bundle_name(path: str) -> str:
-    """What a bundle is called on its web page: the run's name for runs/<run>/model, else the folder's."""
-    folder = Path(path).resolve()
-    return folder.parent.name if folder.name == "model" and folder.parent.name else folder.name
 
 
 def _size(count: int) -> str:

@@ -54,10 +54,3 @@ def test_an_export_error_is_one_line(trained: Trained, cli, tmp_path: Path, monk
     outcome = cli("export", "--model", trained.result.bundle_dir, "--output", tmp_path / "m.onnx", cwd=tmp_path)
     assert "the combiner (Strange) cannot be exported" in assert_user_error(outcome)
     assert not (tmp_path / "m.onnx").exists()
-
-
-def test_the_web_page_is_named_after_the_run() -> None:
-    from deepwright.cli import _bundle_name
-
-    assert _bundle_name("runs/titanic/model") == "titanic"
-    assert _bundle_name("exported/bundle") == "bundle"
