@@ -359,6 +359,16 @@ def test_the_cache_key_follows_the_files_and_the_layout(tmp_path: Path) -> None:
     assert not list((tmp_path / "cache").glob("*.partial"))
 
 
+def test_spectrogram_settings_share_the_cache_of_decoded_clips(tmp_path: Path) -> None:
+    paths = cells(*tones(tmp_path / "clips"))
+    for options in ({}, {"mel_bins": 8, "window": 0.05, "hop": 0.02}, {"encoder": {"type": "rnn"}}):
+        audio = feature(**options)
+        audio.cache_dir = tmp_path / "cache"
+        audio.fit(paths)
+        audio.transform(paths)
+    assert len(list((tmp_path / "cache").glob("*.f16"))) == 1
+
+
 def test_inline_cells_are_not_cached(tmp_path: Path) -> None:
     path = write_sound(tmp_path / "a.wav", tone())
     audio = feature()

@@ -334,7 +334,11 @@ class AudioFeature:
 
     def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyColumn:
         layout = self.layout_
-        decoding = Decoding(
-            "audio", partial(decode_audio, layout=layout), (layout.stored_samples,), "float16", asdict(layout)
+        decoding = Decoding(  # the waveforms depend on the rate and length only, not on the spectrogram's settings
+            "audio",
+            partial(decode_audio, layout=layout),
+            (layout.stored_samples,),
+            "float16",
+            {"sample_rate": layout.sample_rate},
         )
         return decode_column(cells, decoding, cache_dir=self.cache_dir, memory_mb=self.options.cache_memory_mb)
