@@ -10,6 +10,8 @@ The tensor part runs on a *runtime*: eager PyTorch (`TorchRuntime`, the default)
 
 from __future__ import annotations
 
+import itertools
+import operator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -141,8 +143,9 @@ class Predictor:
         a row lacking an input field is a `DataError` naming it."""
         names = self.features.input_names
         cells = np.empty(len(rows) * len(names), dtype=object)  # cell by cell: np.array would unpack bytes-like ones
+        get = operator.itemgetter(*names)
         try:
-            cells[:] = [row[name] for row in rows for name in names]
+            cells[:] = list(itertools.chain.from_iterable(map(get, rows))) if len(names) > 1 else list(map(get, rows))
         except KeyError:
             position, name = next((index, name) for index, row in enumerate(rows) for name in names if name not in row)
             raise DataError(
