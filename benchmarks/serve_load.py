@@ -17,7 +17,9 @@ JSON, an unsupported content type, a bad query); it counts statuses (goal: no 5x
 resident memory after the soak with that before it (after a warm-up of the same mix; goal: ≤ 10% growth). Each
 server is then stopped with SIGTERM and must exit with status 0.
 
-In-process, it also times the tensor part alone for one row (`predictor.runtime(arrays)`: eager PyTorch against
+Each phase also reports the server's CPU milliseconds per request (from /proc), which holds on a busy machine
+where the wall-clock rates fall with the share of the CPUs other processes take. In-process, it also times the
+tensor part alone for one row (`predictor.runtime(arrays)`: eager PyTorch against
 ONNX Runtime, 2,000 calls each) — the goal "ONNX Runtime batch-1 latency ≤ 0.5× eager PyTorch" is about that call.
 
 For comparison (not run here): Ludwig's `ludwig serve` answers one row in ≈ 34 ms p50 on these machines.
@@ -189,6 +191,24 @@ def soak_requests(rows: list[dict[str, Any]], count: int, seed: int) -> tuple[li
     return [kinds[kind][1]() for kind in chosen], counts
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_phase(
+    port: int, pid: int, requests: list[bytes], connections: int, rows_per_request: int = 1
+) -> dict[str, Any]:
+    """A phase's summary, with the server's CPU milliseconds per request: a figure that holds on a busy machine,
+    where wall-clock rates fall with the share of the CPUs other processes take."""
+    before = cpu_seconds(pid)
+    result = summary(await run_requests(port, requests, connections), rows_per_request)
+    result["server_cpu_ms_per_request"] = round((cpu_seconds(pid) - before) * 1000 / len(requests), 3)
+    return result
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process, from /proc."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -200,7 +220,7 @@ def rss_bytes(pid: int) -> int:
 
 async def client_main(arguments: dict[str, Any]) -> dict[str, Any]:
     """The load generator: the phases the parent asks for, on the server at `port`."""
-    port, rows = arguments["port"], arguments["rows"]
+    port, rows, pid = arguments["port"], arguments["rows"], arguments["server_pid"]
     count, warmup = arguments["requests"], arguments["warmup"]
     one = [http_request("/predict", json.dumps({"rows": [row]}).encode()) for row in rows]
     singles = [one[index % len(one)] for index in range(count)]
@@ -210,20 +230,20 @@ async def client_main(arguments: dict[str, Any]) -> dict[str, Any]:
     for phase in arguments["phases"]:
         if phase == "latency":
             await run_requests(port, singles[:warmup], 1)
-            results[phase] = summary(await run_requests(port, singles, 1))
+            results[phase] = await measure_phase(port, pid, singles, 1)
         elif phase == "throughput":
             await run_requests(port, singles[:warmup], CONCURRENCY)
-            results[phase] = summary(await run_requests(port, singles, CONCURRENCY))
+            results[phase] = await measure_phase(port, pid, singles, CONCURRENCY)
         elif phase == "batch":
             await run_requests(port, batches[:3], 1)
-            results[phase] = summary(await run_requests(port, batches, 1), BATCH_ROWS)
+            results[phase] = await measure_phase(port, pid, batches, 1, BATCH_ROWS)
         elif phase == "soak":
             warm, _ = soak_requests(rows, min(2000, arguments["soak"]), seed=1)
             await run_requests(port, warm, CONCURRENCY)
-            before = rss_bytes(arguments["server_pid"])
+            before = rss_bytes(pid)
             requests, kinds = soak_requests(rows, arguments["soak"], seed=2)
             outcome = await run_requests(port, requests, CONCURRENCY)
-            after = rss_bytes(arguments["server_pid"])
+            after = rss_bytes(pid)
             results[phase] = {
                 **summary(outcome),
                 "kinds": kinds,
@@ -361,7 +381,8 @@ def serve_and_measure(
     result["server_exit_status"] = status
     log(
         f"{runtime}: p50 {result['latency']['p50_ms']} ms, {result['throughput']['requests_per_second']:,} req/s "
-        f"at {CONCURRENCY}, {result['batch']['rows_per_second']:,} rows/s in {BATCH_ROWS}-row requests "
+        f"at {CONCURRENCY} ({result['throughput']['server_cpu_ms_per_request']} server CPU ms each), "
+        f"{result['batch']['rows_per_second']:,} rows/s in {BATCH_ROWS}-row requests "
         f"(others' CPU share {result['others_cpu_share']:.0%})"
     )
     return result
@@ -407,6 +428,10 @@ def main() -> None:
         },
         "rows_per_second_in_1000_row_requests": {
             name: result["batch"]["rows_per_second"] for name, result in runtimes.items()
+        },
+        "server_cpu_ms_per_request": {
+            name: {phase: result[phase]["server_cpu_ms_per_request"] for phase in ("latency", "throughput", "batch")}
+            for name, result in runtimes.items()
         },
         "onnx_over_torch_batch1": {
             "tensor_part": tensor["onnx_over_torch_p50"],
