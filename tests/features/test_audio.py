@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 
 from deepwright.config import AudioFeatureConfig
