@@ -72,10 +72,14 @@ def export_onnx(predictor: Any, path: str | Path | None = None, *, rows: Any = N
     total = len(next(iter(arrays.values())))
     trace = {name: _rows(column, np.arange(_TRACE_ROWS) % total) for name, column in arrays.items()}
     inputs = tuple(torch.from_numpy(trace[name]) for name in flat.input_names)
+    names = (flat.input_names, flat.output_names)
     try:
-        proto = _export(flat, inputs, names=(flat.input_names, flat.output_names))
-    except Exception as error:  # the exporter raises many types; each means "this graph cannot be expressed"
-        raise DeployError(_export_failure(model, inputs, error)) from None
+        proto = _export(flat, inputs, names=names)
+    except Exception:  # the exporter raises many types; each means "this graph cannot be expressed"
+        try:  # again with only the batch axis free (a spectrogram's frames follow a clip length kept fixed)
+            proto = _export(flat, inputs, names=names, free="batch")
+        except Exception as error:  # as above
+            raise DeployError(_export_failure(model, inputs, error)) from None
     _name_batch_axis(proto)
     digest = weights_digest(predictor)
     if digest:
@@ -128,6 +132,7 @@ class OnnxRuntime:
         source = model if isinstance(model, bytes) else str(model)
         self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.inputs = {entry.name: _NUMPY_TYPES.get(entry.type) for entry in self.session.get_inputs()}
+        self.fixed_shapes = {entry.name: entry.shape[1:] for entry in self.session.get_inputs()}  # int: fixed size
         self.output_names = [entry.name for entry in self.session.get_outputs()]
         self.batch_size = batch_size
 
@@ -152,9 +157,22 @@ class OnnxRuntime:
         for start in range(0, max(total, 1), self.batch_size):
             positions = np.arange(start, min(start + self.batch_size, total))
             feed = {name: _rows(arrays[name], positions, self.inputs[name]) for name in self.inputs}
+            self._check_shapes(feed)
             for name, values in zip(self.output_names, self.session.run(self.output_names, feed)):
                 pieces[name].append(values)
         return {name: torch.from_numpy(np.concatenate(parts)) for name, parts in pieces.items()}
+
+    def _check_shapes(self, feed: dict[str, np.ndarray]) -> None:
+        """A `DeployError` when an array does not fit an axis the graph fixed (ONNX Runtime would fail obscurely)."""
+        for name, array in feed.items():
+            expected = self.fixed_shapes[name]
+            if array.ndim != len(expected) + 1 or any(
+                isinstance(size, int) and size != actual for size, actual in zip(expected, array.shape[1:])
+            ):
+                raise DeployError(
+                    f"the ONNX graph takes input {name!r} as (batch, {', '.join(map(str, expected))}), these rows "
+                    f"give {array.shape[1:]}; serve this model with --runtime torch"
+                )
 
 
 def check_graph(path: Path, digest: str | None, input_names: list[str]) -> None:
@@ -196,15 +214,18 @@ class _Positional(nn.Module):
         return tuple(logits[name] for name in self.output_names)
 
 
-def _export(module: nn.Module, inputs: tuple, *, names: tuple[list[str], list[str]] | None = None) -> Any:
-    """`module(*inputs)` as an ONNX ModelProto, every axis free unless the module fixes it. With `names` (input
-    names, output names), `module` is a `_Positional` taking its inputs as one variadic argument."""
+def _export(
+    module: nn.Module, inputs: tuple, *, names: tuple[list[str], list[str]] | None = None, free: str = "all"
+) -> Any:
+    """`module(*inputs)` as an ONNX ModelProto: with `free="all"`, every axis free unless the module fixes it;
+    with `free="batch"`, the batch axis only. With `names` (input names, output names), `module` is a
+    `_Positional` taking its inputs as one variadic argument."""
     from torch.export import Dim
 
-    def free(value: Any) -> Any:
+    def axes(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
-            return dict.fromkeys(range(value.ndim), Dim.AUTO)
-        return type(value)(free(item) for item in value)
+            return dict.fromkeys(range(value.ndim) if free == "all" else (0,), Dim.AUTO)
+        return type(value)(axes(item) for item in value)
 
     with _quiet():
         program = torch.onnx.export(
@@ -212,7 +233,7 @@ def _export(module: nn.Module, inputs: tuple, *, names: tuple[list[str], list[st
             inputs,
             input_names=names[0] if names else None,
             output_names=names[1] if names else None,
-            dynamic_shapes=(free(inputs),) if names else free(inputs),
+            dynamic_shapes=(axes(inputs),) if names else axes(inputs),
             dynamo=True,
             verbose=False,
         )
@@ -245,7 +266,7 @@ def _export_failure(model: nn.Module, inputs: tuple, error: Exception) -> str:
         if label not in captured:
             continue
         try:
-            _export(module, captured[label])
+            _export(module, captured[label], free="batch")
         except Exception as part_error:  # as above: any exporter error means this part cannot be expressed
             return (
                 f"cannot export the model to ONNX: {label} ({type(module).__name__}) cannot be exported "

@@ -135,7 +135,7 @@ function renderForm(metadata) {
   metadata.inputs.forEach((input, index) => {
     const [control, ...beside] = buildControl(input, index);
     let hint = input.description;
-    if (input.request_type === "media") hint += " Without a file, the example (a blank image) is sent.";
+    if (input.request_type === "media" && input.example) hint += " Without a file, the model's example is sent.";
     fields.append(element("div", { className: "field" }, [
       element("label", { htmlFor: control.id, textContent: input.name }),
       control,
@@ -163,7 +163,7 @@ async function formRow(metadata) {
     if (control.tagName === "SELECT") {
       value = JSON.parse(control.value);
     } else if (input.request_type === "media") {
-      value = control.files.length ? await readFile(control.files[0]) : input.example;
+      value = control.files.length ? await readFile(control.files[0]) : (input.example ?? null);
     } else if (input.request_type === "text") {
       value = control.value;
     } else if (control.value.trim() === "") {
