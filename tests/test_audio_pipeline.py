@@ -85,6 +85,17 @@ def test_the_bundle_predicts_a_table_of_paths_relative_to_it(tone_run: Trained) 
     assert dp.load(tone_run.result.bundle_dir).evaluate(tone_run.data)["pitch"]["accuracy"] == 1.0
 
 
+def test_a_served_audio_field_takes_inline_media_and_its_example_predicts(tone_run: Trained) -> None:
+    from deepwright.deploy.schema import example_row, input_fields
+
+    model = dp.load(tone_run.result.bundle_dir)
+    [field] = input_fields(model.predictor.features)
+    assert (field.name, field.feature_type, field.request_type, field.nullable) == ("clip", "audio", "media", False)
+    assert field.hints["accept"] == "audio/*"
+    prediction = model.predict(example_row([field]))
+    assert prediction["pitch_prediction"] in ("low", "high")
+
+
 def test_audio_and_a_table_column_in_one_model(tones: Path, tmp_path: Path) -> None:
     config = audio_config(epochs=2, inputs=[{"name": "level", "type": "number"}])
     pipeline = dp.Pipeline.from_config(config)

@@ -203,9 +203,19 @@ def test_state_is_json_and_restores_the_same_preprocessing(tmp_path: Path) -> No
     assert torch.equal(first(batch), second(batch))
 
 
+def test_request_hints_give_a_playable_example_at_the_models_rate(tmp_path: Path) -> None:
+    audio = fitted(cells(*tones(tmp_path)))
+    hints = audio.request_hints()
+    assert (hints["accept"], hints["sample_rate"]) == ("audio/*", 8000)
+    assert hints["example"].startswith("data:audio/wav;base64,")
+    decoded = audio.transform(cells(hints["example"]))
+    assert decoded.shape == (1, audio.state()["samples"])
+    assert not decoded.any()
+
+
 def test_methods_before_fit_say_to_fit() -> None:
     audio = feature()
-    for method in (audio.state, audio.build_encoder, audio.width):
+    for method in (audio.state, audio.build_encoder, audio.width, audio.request_hints):
         with pytest.raises(NotFittedError):
             method()
     with pytest.raises(NotFittedError):

@@ -208,6 +208,7 @@ class AudioFeature:
 
     passthrough = False
     reads_files = True
+    request_type = "media"
 
     def __init__(self, options: AudioFeatureConfig, role: Role) -> None:
         self.name = options.name
@@ -248,6 +249,21 @@ class AudioFeature:
         check_is_fitted(self, "layout_")
         backbone, arrangement = self._backbone()
         return AudioEncoder(self.layout_, backbone, arrangement, self.options, self.mean_, self.std_)
+
+    def request_hints(self) -> dict[str, Any]:
+        """Input: what a request sends (a sound file, inline) and an example: the model's duration of silence as
+        a 16-bit WAV at its rate."""
+        import base64
+        import io
+
+        import soundfile
+
+        check_is_fitted(self, "layout_")
+        layout = self.layout_
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.zeros(layout.samples, dtype=np.int16), layout.sample_rate, format="WAV")
+        example = "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        return {"example": example, "accept": "audio/*", "sample_rate": layout.sample_rate}
 
     # -- helpers -----------------------------------------------------------------------------------------
 
