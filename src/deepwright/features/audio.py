@@ -9,7 +9,8 @@ Each file is read once with soundfile, mixed down to mono (the mean of its chann
 centre; the decoded float16 waveforms are cached like images (see `deepwright.features.decoding`). The encoder
 takes the waveforms: crop (centre, or random in training), waveform augmentation (training only), log-mel
 spectrogram, normalisation, SpecAugment masks (training only), then the configured encoder: a ConvStack or
-ResNet over mel bins × frames, a 1-D ConvStack over frames, a GRU/LSTM, or a Transformer.
+ResNet over mel bins × frames (with a second channel of band positions), a 1-D ConvStack over frames, a GRU/LSTM,
+or a Transformer.
 """
 
 from __future__ import annotations
