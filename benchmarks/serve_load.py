@@ -27,7 +27,7 @@ Goals on 2 cores: single-row p50 ≤ 3 ms; ≥ 1,000 single-row requests/s at co
 1,000-row requests; ONNX batch-1 latency ≤ 0.5× eager PyTorch; soak: zero 5xx, RSS growth ≤ 10%.
 
     .venv/bin/python benchmarks/serve_load.py [--requests 2000] [--soak 20000] [--bundle runs/x/model]
-    .venv/bin/python benchmarks/serve_load.py --requests 200 --soak 1000      # a quick check, under a minute
+    .venv/bin/python benchmarks/serve_load.py --requests 200 --soak 1000 --bundle B   # a shorter check
 """
 
 from __future__ import annotations
