@@ -204,3 +204,11 @@ def test_a_split_without_training_rows_is_refused() -> None:
 def test_check_catches_overlap() -> None:
     with pytest.raises(AssertionError):
         Split(np.array([0, 1]), np.array([1]), np.array([2]), method="random").check(3)
+
+
+def test_column_split_holds_out_at_least_one_row_of_a_tiny_training_set() -> None:
+    frame = pd.DataFrame({"split": ["train"] * 6 + ["test"] * 2, "label": list("abcdefab")})
+    split = split_rows(frame, SplitConfig(method="column"), stratify_on="label")
+    assert len(split.validation) == 1
+    assert set(split.validation) <= set(range(6))
+    assert len(split.train) == 5

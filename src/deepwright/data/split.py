@@ -136,11 +136,12 @@ def _by_column(
     validation = np.flatnonzero(names == "validation")
     test = np.flatnonzero(names == "test")
     if len(validation) == 0 and options.validation_from_train > 0 and len(train) > 1:
-        # The column has no validation rows: hold out a seeded share of the training rows.
-        share = options.validation_from_train
+        # The column has no validation rows: hold out a seeded share of the training rows, at least one.
+        share = max(options.validation_from_train, 1 / len(train))
+        held = None
         if stratify_on is not None:
             held = _stratified(frame[stratify_on].to_numpy()[train], [1 - share, share, 0.0], rng)
-        else:
+        if held is None or len(held.validation) == 0:
             held = _cut(rng.permutation(len(train)), [1 - share, share, 0.0])
         train, validation = train[held.train], train[held.validation]
     return Split(np.sort(train), np.sort(validation), np.sort(test), method="column")
