@@ -16,11 +16,17 @@ than 10% of the CPUs, or twice that many ran; the result is the median over thos
 when fewer were clean, as `basis` says), the ratio deepwright / hand-written, and the median of the round-by-round
 ratios. Goal: ≥ 0.9 for LSTM and GRU.
 
+Wall-clock figures on a machine that other processes keep busy mostly measure them. So each cell is also measured
+by CPU time, which they barely touch (`cpu_time`): one thread, and for each tool the process CPU seconds of a
+2-epoch and a 6-epoch run, whose difference over 4 is one epoch's training alone (start-up, preprocessing and
+evaluation cancel out); sequences per CPU second, medians over `--cpu-rounds` (3) interleaved rounds.
+
     .venv/bin/python benchmarks/rnn_loop.py [--repeats 3] [--cells lstm gru]
 """
 
 from __future__ import annotations
 
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +39,7 @@ from _common import Rounds, base_parser, emit, environment, interleaved, log, me
 GOAL = 0.9
 ROWS, STEPS, CHANNELS, CLASSES, HIDDEN = 8000, 50, 8, 4, 64
 BATCH_SIZE, EPOCHS, THREADS, TRAIN_SHARE = 64, 5, 2, 0.8
+SHORT_RUN, LONG_RUN = 2, 6  # epochs of the two runs whose CPU-time difference is the cost of training alone
 
 
 def make_series(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +75,13 @@ def config(cell: str) -> dict[str, Any]:
     }
 
 
-def run_deepwright(frame: Any, cell: str) -> dict[str, Any]:
+def run_deepwright(frame: Any, cell: str, *, epochs: int = EPOCHS, threads: int = THREADS) -> dict[str, Any]:
     """One `fit` on the in-memory table; the steady samples/s and the parameter count."""
     import deepwright
 
-    pipeline = deepwright.Pipeline.from_config(config(cell))
+    options = config(cell)
+    options["trainer"].update(epochs=epochs, threads=threads)
+    pipeline = deepwright.Pipeline.from_config(options)
     with tempfile.TemporaryDirectory(prefix="dw-rnn-") as output:
         result = pipeline.fit(frame, output_dir=Path(output), run_name="rnn", progress=False)
     speeds = [record["samples_per_second"] for record in result.history]
@@ -97,6 +106,10 @@ class HandWritten:
         self.cell = cell
 
     def __call__(self) -> dict[str, Any]:
+        return self.run()
+
+    def run(self, *, epochs: int = EPOCHS, threads: int = THREADS) -> dict[str, Any]:
+        """Train a fresh network for `epochs`; its steady samples/s and parameter count."""
         import torch
         import torch.nn.functional as F
         from torch import nn
@@ -114,14 +127,14 @@ class HandWritten:
                 hidden = state[0] if isinstance(state, tuple) else state
                 return self.head(hidden[-1])
 
-        torch.set_num_threads(THREADS)
+        torch.set_num_threads(threads)
         torch.manual_seed(0)
         model = Net()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         generator = torch.Generator().manual_seed(0)
         count = len(self.inputs)
         speeds = []
-        for _ in range(EPOCHS):
+        for _ in range(epochs):
             model.train()
             started = time.perf_counter()
             permutation = torch.randperm(count, generator=generator)
@@ -137,6 +150,50 @@ class HandWritten:
             "first_epoch_samples_per_s": round(speeds[0], 1),
             "parameters": sum(parameter.numel() for parameter in model.parameters()),
         }
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def epoch_cpu_seconds(train: Any) -> float:
+    """One epoch's CPU seconds of `train(epochs=…, threads=1)`: (6-epoch run − 2-epoch run) / 4."""
+    runs = {}
+    for epochs in (SHORT_RUN, LONG_RUN):
+        started = cpu_seconds()
+        train(epochs=epochs, threads=1)
+        runs[epochs] = cpu_seconds() - started
+    return (runs[LONG_RUN] - runs[SHORT_RUN]) / (LONG_RUN - SHORT_RUN)
+
+
+def cpu_time(frame: Any, hand_written: HandWritten, cell: str, rounds: int) -> dict[str, Any]:
+    """Training sequences per CPU second of both loops (one thread), interleaved rounds."""
+    rows = len(hand_written.inputs)
+    tools = {
+        "torch": hand_written.run,
+        "deepwright": lambda epochs, threads: run_deepwright(frame, cell, epochs=epochs, threads=threads),
+    }
+    speeds: dict[str, list[float]] = {name: [] for name in tools}
+    for train in tools.values():  # first calls pay one-time costs (imports, thread pools): not measured
+        train(epochs=SHORT_RUN, threads=1)
+    for index in range(rounds):
+        for name in tools if index % 2 == 0 else reversed(tools):
+            speeds[name].append(round(rows / epoch_cpu_seconds(tools[name]), 1))
+        log(
+            f"{cell} cpu round {index + 1}: sequences per CPU second "
+            + ", ".join(f"{name} {values[-1]:,.0f}" for name, values in speeds.items())
+        )
+    ours, theirs = median(speeds["deepwright"]), median(speeds["torch"])
+    return {
+        "threads": 1,
+        "deepwright_sequences_per_cpu_s": ours,
+        "torch_sequences_per_cpu_s": theirs,
+        "ratio": ratio(ours, theirs),
+        "rounds": speeds,
+        "goal_met": ours / theirs >= GOAL,
+    }
 
 
 def summarize(cell: str, rounds: Rounds) -> dict[str, Any]:
@@ -160,6 +217,7 @@ def summarize(cell: str, rounds: Rounds) -> dict[str, Any]:
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0], data_dir=False)
     parser.add_argument("--cells", nargs="+", choices=["lstm", "gru"], default=["lstm", "gru"])
+    parser.add_argument("--cpu-rounds", type=int, default=3, help="rounds of the CPU-time measure (0: none)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -168,8 +226,9 @@ def main() -> None:
     frame = pd.DataFrame({"series": list(values), "label": labels})
     results = []
     for cell in args.cells:
+        hand_written = HandWritten(values, labels, cell)
         tools = {
-            "torch": HandWritten(values, labels, cell),
+            "torch": hand_written,
             "deepwright": lambda cell=cell: run_deepwright(frame, cell),
         }
         rounds = interleaved(
@@ -179,7 +238,10 @@ def main() -> None:
         if len(counts) != 1:
             raise SystemExit(f"error: the two {cell} networks differ in size: {sorted(counts)} parameters")
         results.append(summarize(cell, rounds))
-        log(f"{cell}: ratio {results[-1]['ratio']} (goal ≥ {GOAL})")
+        if args.cpu_rounds:
+            results[-1]["cpu_time"] = cpu_time(frame, hand_written, cell, args.cpu_rounds)
+        cpu_ratio = results[-1].get("cpu_time", {}).get("ratio")
+        log(f"{cell}: ratio {results[-1]['ratio']}, by CPU time {cpu_ratio} (goal ≥ {GOAL})")
     emit(
         {
             "benchmark": "rnn_loop",
