@@ -271,3 +271,14 @@ def test_config_errors_name_the_key(cli: CLI, project: Path) -> None:
     assert "output_features[0]: a forecast reads number columns at each step, not 'category'" in assert_user_error(
         outcome, max_lines=3
     )
+
+
+def test_cli_sorts_unsorted_rows_with_a_one_line_warning(cli: CLI, project: Path, no_plots: None) -> None:
+    options = config()
+    options["trainer"]["epochs"] = 1
+    (project / "config.yaml").write_text(yaml.safe_dump(options))
+    write_series(project, series().iloc[[1, 0, *range(2, 72)]])
+    outcome = cli("train", "--config", "config.yaml", "--data", "sales.csv", "--quiet", cwd=project)
+    assert outcome.returncode == 0, outcome.stderr
+    warning = "warning: sales.csv: rows are not in time order (row 2 is earlier than row 1 above it); sorted them"
+    assert [line for line in outcome.stderr.splitlines() if line.startswith("warning:")] == [warning + " by time"]

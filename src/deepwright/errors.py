@@ -6,7 +6,15 @@ in deepwright and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["BundleError", "ConfigError", "DataError", "DeepwrightError", "DeployError", "NotFittedError"]
+__all__ = [
+    "BundleError",
+    "ConfigError",
+    "DataError",
+    "DeepwrightError",
+    "DeepwrightWarning",
+    "DeployError",
+    "NotFittedError",
+]
 
 
 class DeepwrightError(Exception):
@@ -63,3 +71,8 @@ class DeployError(DeepwrightError):
 
 class NotFittedError(DeepwrightError):
     """A method that needs learned state was called before `fit`; the message says what to call first."""
+
+
+class DeepwrightWarning(UserWarning):
+    """Something in the input that deepwright fixed on its own (such as rows sorted into time order); the CLI
+    prints it as one 'warning:' line."""

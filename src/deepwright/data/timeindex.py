@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deepwright.data.clean import missing_mask
-from deepwright.errors import ConfigError, DataError
+from deepwright.errors import ConfigError, DataError, DeepwrightWarning
 
 __all__ = [
     "DATE_PARTS",
@@ -36,7 +36,7 @@ _PERIODS = {"h": (24, 168), "min": (60, 1440), "s": (60,), "D": (7, 365), "B": (
 MIN_SEASONS = 3  # a season is tested only when the training steps hold at least this many
 
 
-class SeriesOrderWarning(UserWarning):
+class SeriesOrderWarning(DeepwrightWarning):
     """The rows of a series were not in time order and were sorted."""
 
 
@@ -134,12 +134,12 @@ def index_times(
         )
     if np.any(order != np.arange(len(order))):
         position = int(np.flatnonzero(np.diff(times) < 0)[0]) + 1
+        later, earlier = int(frame.index[position - 1]) + 1, int(frame.index[position]) + 1
         message = (
-            f"{source}: rows are not in time order (row {frame.index[position] + 1} comes before the row above it); "
+            f"{source}: rows are not in time order (row {earlier} is earlier than row {later} above it); "
             "sorted them by time"
         )
         warnings.warn(message, SeriesOrderWarning, stacklevel=2)
-        notes.append(message)
         frame = frame.iloc[order]
     frequency = frequency or infer_frequency(sorted_times)
     if frequency is None:
