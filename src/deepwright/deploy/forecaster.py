@@ -106,7 +106,7 @@ class Forecaster:
         time_name = self.config.time_column if isinstance(self.config.time_column, str) else "time"
         result = {"step" if self.config.time_column is None else time_name: index.future_times(self.config.horizon)}
         for feature in self.features.outputs:
-            result[f"{feature.name}_prediction"] = self.features._unscale(feature, logits[feature.name])[0]
+            result[f"{feature.name}_prediction"] = self.features.in_data_units(feature, logits[feature.name])[0]
         frame = pd.DataFrame(result)
         return frame.to_dict("records") if records else frame
 

@@ -243,8 +243,8 @@ class ForecastFeatures:
         holds (`naive_rmse`…)}."""
         results: dict[str, Any] = {"loss": float(self.loss(logits, table))}
         for feature in self.outputs:
-            truth = self._unscale(feature, table[feature.name])
-            prediction = self._unscale(feature, logits[feature.name])
+            truth = self.in_data_units(feature, table[feature.name])
+            prediction = self.in_data_units(feature, logits[feature.name])
             prefix, suffix = BASELINE_PREFIX, f":{feature.name}"
             baselines = {
                 key[len(prefix) : -len(suffix)]: np.asarray(
@@ -257,7 +257,7 @@ class ForecastFeatures:
         return results
 
     @staticmethod
-    def _unscale(feature: Any, values: Any) -> np.ndarray:
+    def in_data_units(feature: Any, values: Any) -> np.ndarray:
         """Normalised (N, horizon) values → data units, through the output feature's own postprocessing."""
         array = values.float().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
         return feature.postprocess(array)[f"{feature.name}_prediction"]
