@@ -46,6 +46,7 @@ class TrainResult:
     stopped_early: bool
     seconds: float
     plots: list[Path] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)  # set by runs that describe themselves (language models)
 
 
 @dataclass
@@ -102,6 +103,10 @@ class Pipeline:
         output_dir = Path(output_dir)
         made: list[Path] = [path for path in (output_dir, output_dir / ".cache") if not path.exists()]
         try:
+            if self.config.model_type == "lm":
+                from deepwright.language import fit_language_model
+
+                return fit_language_model(self, data, output_dir, run_name, resume_from, progress, made)
             return self._fit(data, output_dir, run_name, resume_from, progress, made)
         except DeepwrightError:
             if resume_from is None:
@@ -121,7 +126,6 @@ class Pipeline:
         import torch
 
         from deepwright.evaluation.plots import preload_plotting
-        from deepwright.features.featureset import FeatureSet
         from deepwright.training.checkpoint import load_checkpoint
         from deepwright.training.threads import training_threads
         from deepwright.training.trainer import check_options, create_state, fit
@@ -131,7 +135,7 @@ class Pipeline:
         options = self.config.trainer
         table = read_table(data)
         prepared = _prepare(self.config, table)
-        features = FeatureSet(self.config, cache_dir=output_dir / ".cache")
+        features = _feature_set(self.config, output_dir / ".cache")
         run_dir = Path(resume_from) if resume_from is not None else None
         if run_dir is not None:
             features.load_state(read_run_json(run_dir, "preprocessing.json"))
@@ -173,9 +177,7 @@ class Pipeline:
             progress=progress,
         )
         model.to("cpu")
-        from deepwright.deploy.predictor import Predictor
-
-        self._predictor = Predictor(self.config, features, model)
+        self._predictor = _new_predictor(self.config, features, model)
         metrics = {
             name: self._metrics_of(tables[name])
             for name in ("validation", "test")
@@ -229,11 +231,14 @@ class Pipeline:
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Metrics of the model on `data`, which must hold the output columns: {"loss", output → {metric}}.
 
-        Rows whose output is empty are left out.
+        Rows whose output is empty are left out. A language model measures its loss and perplexity on the text of
+        `data` (a text file, folder or table, read like its corpus).
         """
         from deepwright.data.batches import to_tensors
 
         predictor = self.predictor
+        if self.config.model_type in ("lm", "forecast"):
+            return predictor.evaluate(data)
         table = read_table(data)
         table.require_columns(predictor.features.output_names, "output")
         frame, _ = drop_incomplete_rows(table.frame, _outputs_only(self.config))
@@ -251,6 +256,9 @@ class Pipeline:
         to `output` (standard output when None); return the number of rows."""
         from deepwright.deploy.batch import predict_file
 
+        if self.config.model_type == "forecast":  # a forecast reads the whole history at once
+            return _write_forecast(self.predictor.predict(data), output)
+        self._refuse_language_model("predict")
         return predict_file(self.predictor, data, output, chunk_rows=chunk_rows, progress=progress)
 
     def export(self, path: str | Path | None = None, *, quantize: str | None = None, data: Any = None) -> ExportReport:
@@ -263,6 +271,9 @@ class Pipeline:
         from deepwright.evaluation.report import flatten_metrics
 
         predictor = self.predictor
+        self._refuse_language_model("export")
+        if self.config.model_type == "forecast":
+            raise ConfigError("export covers table models; a forecast runs from its bundle (deepwright predict)")
         if quantize not in (None, "int8"):
             raise ConfigError(f"quantize {quantize!r} is not a choice; choices: int8")
         if path is None and predictor.bundle is None:
@@ -285,6 +296,39 @@ class Pipeline:
                 }
         return report
 
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        stream: bool = False,
+    ) -> Any:
+        """A language model's continuation of `prompt`: the text, or with `stream=True` a `Generation` that yields
+        it piece by piece as it is written (its `notes` say what was done to the prompt). Unset options take the
+        config's `generation` defaults; `top_k=0` and `top_p=1` turn those cuts off; a `seed` repeats a text.
+
+        >>> dp.load("runs/shakespeare/model").generate("ROMEO:", max_new_tokens=50, seed=1)  # doctest: +SKIP
+        """
+        if self.config.model_type != "lm":
+            raise ConfigError("only a language model (model_type: lm) generates text; use predict")
+        options = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+        generation = self.predictor.stream(prompt, seed=seed, stop=stop, **options)
+        return generation if stream else "".join(generation)
+
+    def _refuse_language_model(self, action: str) -> None:
+        if self.config.model_type == "lm":
+            raise ConfigError(f"this bundle is a language model: it writes text and cannot {action} rows; use generate")
+
+    @property
+    def can_generate(self) -> bool:
+        """Whether this pipeline writes text (a language model) rather than predicting rows."""
+        return self.config.model_type == "lm"
+
     def save(self, path: str | Path, *, plots: list[Path] = ()) -> Path:
         """Write the bundle (config, preprocessing, weights, metrics, manifest) to the directory `path`."""
         from deepwright.deploy.bundle import write_bundle
@@ -293,14 +337,16 @@ class Pipeline:
         return write_bundle(
             path,
             config=dump_config(self.config),
-            preprocessing=predictor.features.state(),
+            preprocessing=predictor.preprocessing_state(),
             model=predictor.model,
             metrics=predictor.metrics,
             plots=list(plots),
         )
 
     def output_types(self) -> dict[str, str]:
-        """{output name → feature type}."""
+        """{output name → feature type}; a language model's one output is the next token."""
+        if self.config.model_type == "lm":
+            return {"next_token": "lm"}
         return {feature.name: feature.type for feature in self.config.output_features}
 
     def _metrics_of(self, table: dict) -> dict[str, Any]:
@@ -309,7 +355,7 @@ class Pipeline:
         features = self.predictor.features
         model = self.predictor.model
         logits = predict_logits(model, table, self.config.trainer.eval_batch_size)
-        return features.metrics(logits, {name: table[name].cpu() for name in features.output_names})
+        return features.metrics(logits, table)
 
 
 def load(path: str | Path, *, runtime: str = "torch", onnx_path: str | Path | None = None) -> Pipeline:
@@ -319,10 +365,28 @@ def load(path: str | Path, *, runtime: str = "torch", onnx_path: str | Path | No
     """
     from deepwright.deploy.predictor import Predictor
 
-    predictor = Predictor.from_bundle(path, runtime=runtime, onnx_path=onnx_path)
+    if _is_language_model(path):
+        from deepwright.deploy.generator import TextGenerator
+
+        if runtime != "torch":
+            raise ConfigError(f"a language model runs on torch only, not {runtime!r}")
+        predictor = TextGenerator.from_bundle(path)
+    elif _bundle_model_type(path) == "forecast":
+        from deepwright.deploy.forecaster import Forecaster
+
+        if runtime != "torch":
+            raise ConfigError(f"a forecast runs on torch only, not {runtime!r}")
+        predictor = Forecaster.from_bundle(path)
+    else:
+        predictor = Predictor.from_bundle(path, runtime=runtime, onnx_path=onnx_path)
     pipeline = Pipeline(predictor.config)
     pipeline._predictor = predictor
     return pipeline
+
+
+def _is_language_model(path: str | Path) -> bool:
+    """Whether the bundle at `path` holds a language model (a glance at config.json; loading verifies it)."""
+    return _bundle_model_type(path) == "lm"  # not readable (None): loading it as a table model says why
 
 
 # -- stages ------------------------------------------------------------------------------------------------
@@ -352,7 +416,12 @@ class _Prepared:
 
 
 def _prepare(config: Config, table: Table) -> _Prepared:
-    """Check columns, drop incomplete rows, and split (seeded)."""
+    """Check columns, drop incomplete rows, and split (seeded). A forecast's series is put in time order, split in
+    time and cut into windows instead (`deepwright.features.forecast.prepare_series`)."""
+    if config.model_type == "forecast":
+        from deepwright.features.forecast import prepare_series
+
+        return prepare_series(config, table)
     table.require_columns([feature.name for feature in config.output_features], "output")
     table.require_columns([feature.name for feature in config.input_features], "input")
     frame, cleaning = drop_incomplete_rows(table.frame, config)
@@ -383,12 +452,56 @@ def _test_split(config: Config, bundle: Any) -> Table | None:
     return Table(frame, f"{table.source} (test split)", table.base_dir)
 
 
+def _feature_set(config: Any, cache_dir: Path) -> Any:
+    """The preprocessing of `config`'s columns: a `FeatureSet`, or for a forecast its `ForecastFeatures`."""
+    if config.model_type == "forecast":
+        from deepwright.features.forecast import ForecastFeatures
+
+        return ForecastFeatures(config, cache_dir=cache_dir)
+    from deepwright.features.featureset import FeatureSet
+
+    return FeatureSet(config, cache_dir=cache_dir)
+
+
+def _new_predictor(config: Any, features: Any, model: Any) -> Any:
+    """The predictor of a freshly trained model: a `Predictor`, or for a forecast a `Forecaster`."""
+    if config.model_type == "forecast":
+        from deepwright.deploy.forecaster import Forecaster
+
+        return Forecaster(config, features, model)
+    from deepwright.deploy.predictor import Predictor
+
+    return Predictor(config, features, model)
+
+
+def _bundle_model_type(path: str | Path) -> str | None:
+    """The model_type in a bundle's config.json (a glance; loading verifies the bundle), None when unreadable."""
+    try:
+        return json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("model_type", "ecd")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _write_forecast(predictions: Any, output: str | Path | None) -> int:
+    """Write a forecast's rows as CSV to `output` (atomically; standard output when None); return the count."""
+    import sys
+
+    from deepwright.data.io import atomic_path
+
+    if output is None:
+        predictions.to_csv(sys.stdout, index=False)
+    else:
+        with atomic_path(output) as temporary:
+            predictions.to_csv(temporary, index=False)
+    return len(predictions)
+
+
 def _flat_metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, float]:
     from deepwright.evaluation.report import flatten_metrics
     from deepwright.models.ecd import predict_logits
 
     logits = predict_logits(model, table, batch_size)
-    return flatten_metrics(features.metrics(logits, {name: table[name] for name in features.output_names}))
+    return flatten_metrics(features.metrics(logits, table))
 
 
 def _outputs_only(config: Config) -> Config:
@@ -525,6 +638,8 @@ def _torch_index(positions: np.ndarray) -> Any:
 
 def _summary_lines(result: TrainResult) -> list[str]:
     """What a run did, in a few lines: data and cleaning, split sizes, epochs and time."""
+    if result.summary:
+        return result.summary
     lines = [f"data: {result.source} — {result.cleaning.summary()}"]
     lines.append("split: " + ", ".join(f"{name} {count}" for name, count in result.split_sizes.items()))
     epochs = len(result.history)

@@ -23,8 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    import warnings
+
     from deepwright.errors import DeepwrightError
 
+    warnings.showwarning = _show_warning
     try:
         args.handler(args)
     except DeepwrightError as error:
@@ -34,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *where: Any, **details: Any) -> None:
+    """Print deepwright's own warnings as one 'warning:' line (others as Python prints them)."""
+    import warnings
+
+    from deepwright.errors import DeepwrightWarning
+
+    if issubclass(category, DeepwrightWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, *where[:2]), file=sys.stderr, end="")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--target", help="the column to predict (for a folder of class folders: label)")
     init.add_argument("-o", "--output", help="write the config here (default: standard output)")
     init.add_argument("--schema", action="store_true", help="print the config's JSON Schema (for editors) and exit")
+    init.add_argument(
+        "--task",
+        choices=["lm", "forecast"],
+        help="lm: a language model of the text in --data (a text file, a folder of them, or a table whose --target "
+        "column holds the text); forecast: forecast the --target column of the series in --data",
+    )
+    init.add_argument(
+        "--time-column", help="forecast: the time column, or date-part columns joined by commas (default: inferred)"
+    )
+    init.add_argument("--horizon", type=_positive_int, default=1, help="forecast: steps to predict (default: 1)")
+    init.add_argument("--lookback", type=_positive_int, help="forecast: past steps read (default: inferred)")
     init.set_defaults(handler=_init)
 
     train = commands.add_parser("train", help="train a model and write a run directory with its bundle")
@@ -71,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="data file holding the output columns")
     evaluate.add_argument("--output", default="evaluation", help="folder for metrics.json and plots")
     evaluate.set_defaults(handler=_evaluate)
+
+    generate = commands.add_parser("generate", help="continue a prompt with a saved language model, as it writes")
+    generate.add_argument("--model", required=True, help="bundle directory of a language model (model_type: lm)")
+    generate.add_argument("--prompt", default="", help="the text to continue; '-' reads standard input (default: none)")
+    generate.add_argument("--max-new-tokens", type=int, help="tokens to write (default: the config's, 256)")
+    generate.add_argument("--temperature", type=float, help="0: always the likeliest token (default: 0.8)")
+    generate.add_argument("--top-k", type=int, help="sample among the k likeliest tokens; 0: all (default: 200)")
+    generate.add_argument("--top-p", type=float, help="sample among the likeliest tokens whose probabilities reach p")
+    generate.add_argument("--seed", type=int, help="the same seed writes the same text (default: a new one each time)")
+    generate.add_argument("--stop", action="append", help="stop before this text (repeat for several)")
+    generate.set_defaults(handler=_generate)
 
     predict = commands.add_parser("predict", help="predictions of a saved model for a data file")
     predict.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
@@ -134,15 +171,29 @@ def _init(args: argparse.Namespace) -> None:
     if args.schema:
         from deepwright.config import json_schema
 
-        print(json.dumps(json_schema(), indent=2))
+        print(json.dumps(json_schema(args.task or "ecd"), indent=2))
         return
     _require(args, "data")
-    if not args.target and not Path(args.data).is_dir():
-        _require(args, "target")
-    from deepwright.data.infer import infer_config
     from deepwright.data.io import atomic_path, read_table
 
-    inference = infer_config(read_table(args.data), args.target or "label")
+    if args.task == "lm":
+        from deepwright.data.corpus import infer_language_model_config
+
+        inference = infer_language_model_config(args.data, args.target)
+    elif args.task == "forecast":
+        from deepwright.data.infer_forecast import infer_forecast_config
+
+        _require(args, "target")
+        time_column = args.time_column.split(",") if args.time_column and "," in args.time_column else args.time_column
+        inference = infer_forecast_config(
+            read_table(args.data), args.target, time_column=time_column, horizon=args.horizon, lookback=args.lookback
+        )
+    else:
+        if not args.target and not Path(args.data).is_dir():
+            _require(args, "target")
+        from deepwright.data.infer import infer_config
+
+        inference = infer_config(read_table(args.data), args.target or "label")
     text = _config_yaml(inference.config, inference.notes, args.data)
     if args.output:
         with atomic_path(args.output) as temporary:
@@ -266,6 +317,41 @@ def _export(args: argparse.Namespace) -> None:
     for name in before:
         if isinstance(before[name], float) and isinstance(after.get(name), float):
             print(f"  {name:24} {before[name]:.4f} -> {after[name]:.4f}  ({after[name] - before[name]:+.4f})")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    import time
+
+    import deepwright
+
+    pipeline = deepwright.load(args.model)
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    generation = pipeline.generate(
+        prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=args.stop,
+        stream=True,
+    )
+    for note in generation.notes:
+        print(f"note: {note}", file=sys.stderr)
+    started = time.perf_counter()
+    sys.stdout.write(prompt)
+    for piece in generation:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    if not (prompt + generation.text).endswith("\n"):
+        sys.stdout.write("\n")
+    seconds = time.perf_counter() - started
+    reason = "a stop string" if generation.finish_reason == "stop" else "max_new_tokens"
+    print(
+        f"({generation.new_tokens} tokens in {seconds:.2f} s, {generation.new_tokens / max(seconds, 1e-9):,.0f} "
+        f"tokens/s; ended by {reason})",
+        file=sys.stderr,
+    )
 
 
 def _datasets(args: argparse.Namespace) -> None:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deepwright.errors import ConfigError
 
 __all__ = [
+    "AnyConfig",
     "AudioFeatureConfig",
     "BinaryFeatureConfig",
     "BpeTokenizerConfig",
@@ -33,11 +34,14 @@ __all__ = [
     "ConcatCombinerConfig",
     "Config",
     "FeatureConfig",
+    "ForecastConfig",
     "GPTConfig",
     "ImageFeatureConfig",
     "LanguageModelConfig",
     "NumberFeatureConfig",
+    "SequenceFeatureConfig",
     "TextFeatureConfig",
+    "TimeseriesFeatureConfig",
     "dump_config",
     "json_schema",
     "load_config",
@@ -186,34 +190,14 @@ TokenizerConfig = Annotated[WordTokenizerConfig | CharTokenizerConfig | BpeToken
 
 
 class BagEncoderConfig(Strict):
-    """The mean of the token embeddings (a bag of words: order is ignored)."""
+    """The token embeddings pooled over the text (a bag of words: order is ignored)."""
 
     type: Literal["bag"] = "bag"
     size: int = Field(default=64, gt=0, description="embedding width")
-    dropout: float = Field(default=0.0, ge=0, lt=1)
-
-
-TextEncoderConfig = Annotated[BagEncoderConfig, Field(discriminator="type")]
-
-
-class TextFeatureConfig(Strict):
-    """Free text, split into tokens by a tokenizer learned on the training split."""
-
-    name: str = Field(min_length=1)
-    type: Literal["text"]
-    missing: MissingValues = MissingValues()
-    tokenizer: TokenizerConfig = WordTokenizerConfig()
-    encoder: TextEncoderConfig = BagEncoderConfig()
-    max_length: int = Field(default=256, gt=0, description="tokens kept per text")
-    truncation: Literal["right", "left"] = Field(default="right", description="which end loses tokens")
-    padding: Literal["longest", "max_length"] = Field(
-        default="longest", description="pad every text to the longest one (at most max_length), or to max_length"
+    pooling: Literal["mean", "max", "mean_max"] = Field(
+        default="mean_max", description="mean, element-wise max, or both side by side (twice the width)"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_types(cls, data: Any) -> Any:
-        return _with_default_type(_with_default_type(data, "tokenizer", "word"), "encoder", "bag")
+    dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
 class ConvStackEncoderConfig(Strict):
@@ -472,16 +456,134 @@ class AudioFeatureConfig(Strict):
         return _files_cannot_be_filled(missing, "a clip")
 
 
+class SequenceRnnEncoderConfig(RecurrentEncoderConfig):
+    """A recurrent network over the steps (models/recurrent.py): `cell: rnn` is the seed's h_t = σ(W x_t +
+    U h_{t-1} + b), y_t = V h_t + c; lstm and gru are PyTorch's cells. Padded steps are packed away."""
+
+    type: Literal["rnn"] = "rnn"
+    cell: Literal["rnn", "gru", "lstm"] = "lstm"
+    hidden_size: int = Field(default=64, gt=0)
+    layers: int = Field(default=1, gt=0)
+    bidirectional: bool = False
+    activation: Literal["tanh", "relu"] = Field(default="tanh", description="cell rnn only: σ")
+    reduction: Literal["last", "mean", "max", "attention"] = Field(
+        default="last", description="the outputs y_t → one vector: last step, mean, max, or attention pooling"
+    )
+    output_size: int | None = Field(
+        default=None, gt=0, description="y_t = V h_t + c of this size; unset: y_t = h_t (the layers after it are V)"
+    )
+
+
+class SequenceTransformerEncoderConfig(TransformerEncoderConfig):
+    """Pre-norm Transformer encoder blocks over the steps (models/transformer.py); padded steps are masked."""
+
+    type: Literal["transformer"] = "transformer"
+    size: int = Field(default=64, gt=0, description="model width; steps are projected to it")
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    pooling: Literal["mean", "cls"] = Field(default="mean", description="mean of the steps, or a learned [CLS] step")
+
+
+SequenceEncoderConfig = Annotated[
+    SequenceRnnEncoderConfig | SequenceTransformerEncoderConfig | Conv1DEncoderConfig, Field(discriminator="type")
+]
+
+
+TextEncoderConfig = Annotated[
+    BagEncoderConfig | SequenceRnnEncoderConfig | SequenceTransformerEncoderConfig | Conv1DEncoderConfig,
+    Field(discriminator="type"),
+]
+
+
+class TextFeatureConfig(Strict):
+    """Free text, split into tokens by a tokenizer learned on the training split. The encoder is a bag of
+    embeddings, or token embeddings read by a sequence block: rnn, transformer or conv1d (as for sequences)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["text"]
+    missing: MissingValues = MissingValues()
+    tokenizer: TokenizerConfig = WordTokenizerConfig()
+    encoder: TextEncoderConfig = BagEncoderConfig()
+    embedding_size: int = Field(
+        default=64, gt=0, description="token embedding width for the rnn, transformer and conv1d encoders"
+    )
+    max_length: int = Field(default=256, gt=0, description="tokens kept per text")
+    truncation: Literal["right", "left"] = Field(default="right", description="which end loses tokens")
+    padding: Literal["longest", "max_length"] = Field(
+        default="longest", description="pad every text to the longest one (at most max_length), or to max_length"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_types(cls, data: Any) -> Any:
+        return _with_default_type(_with_default_type(data, "tokenizer", "word"), "encoder", "bag")
+
+
+class SequenceFeatureConfig(Strict):
+    """A column of token sequences: tokens separated by spaces, or a JSON list. The vocabulary (with `<pad>` and
+    `<unk>` tokens) is learned on the training split; tokens seen fewer than `min_count` times are `<unk>`."""
+
+    name: str = Field(min_length=1)
+    type: Literal["sequence"]
+    missing: MissingValues = MissingValues(strategy="error")
+    vocab_size: int = Field(default=10_000, gt=2, description="the most frequent tokens kept, specials included")
+    min_count: int = Field(default=1, ge=1)
+    lowercase: bool = False
+    max_length: int = Field(default=256, gt=0, description="tokens kept per sequence")
+    truncation: Literal["right", "left"] = Field(default="right", description="which end loses tokens")
+    embedding_size: int = Field(default=64, gt=0)
+    encoder: SequenceEncoderConfig = SequenceRnnEncoderConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_encoder_type(cls, data: Any) -> Any:
+        return _with_default_type(data, "encoder", "rnn")
+
+    @field_validator("missing")
+    @classmethod
+    def _sequences_cannot_be_filled(cls, missing: MissingValues) -> MissingValues:
+        return _files_cannot_be_filled(missing, "a sequence")
+
+
+class TimeseriesFeatureConfig(Strict):
+    """A column of numeric series: a JSON list ([[…], […]] for several channels) or numbers separated by spaces,
+    commas or semicolons. Normalised per channel with training statistics. As input, series may differ in length
+    (padded steps are masked); as output, every series has the same length: the horizon vector."""
+
+    name: str = Field(min_length=1)
+    type: Literal["timeseries"]
+    missing: MissingValues = MissingValues(strategy="error")
+    normalization: Literal["zscore", "minmax", "none"] = "zscore"
+    max_length: int | None = Field(default=None, gt=0, description="input: steps kept; unset: the longest in training")
+    truncation: Literal["right", "left"] = Field(
+        default="left", description="which end loses steps; left keeps the most recent"
+    )
+    encoder: SequenceEncoderConfig = SequenceRnnEncoderConfig()
+    loss: Literal["mse", "huber"] = Field(default="mse", description="output only")
+    weight: float = Field(default=1.0, gt=0, description="output only: weight of this output's loss")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_encoder_type(cls, data: Any) -> Any:
+        return _with_default_type(data, "encoder", "rnn")
+
+    @field_validator("missing")
+    @classmethod
+    def _series_cannot_be_filled(cls, missing: MissingValues) -> MissingValues:
+        return _files_cannot_be_filled(missing, "a series")
+
+
 FeatureConfig = Annotated[
     NumberFeatureConfig
     | BinaryFeatureConfig
     | CategoryFeatureConfig
     | TextFeatureConfig
     | ImageFeatureConfig
-    | AudioFeatureConfig,
+    | AudioFeatureConfig
+    | SequenceFeatureConfig
+    | TimeseriesFeatureConfig,
     Field(discriminator="type"),
 ]
-OUTPUT_TYPES = ("number", "binary", "category")
+OUTPUT_TYPES = ("number", "binary", "category", "timeseries")
 
 # ---------------------------------------------------------------------------------------------------------
 # Model
@@ -782,9 +884,122 @@ class LanguageModelConfig(Strict):
         return tokenizer
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Forecasting (model_type: forecast): one long series → windows of `lookback` steps → the next `horizon` values.
+
+STEP_TYPES = ("number", "binary", "category")  # feature types a forecast reads at each step
+
+
+class ForecastSplitConfig(Strict):
+    """How the steps are divided in time: training steps, then validation steps, then test steps."""
+
+    method: Literal["time", "column"] = Field(
+        default="time", description="time: consecutive shares of the steps; column: a train/validation/test column"
+    )
+    fractions: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        default=[0.8, 0.1, 0.1], description="[train, validation, test] or [train, test] shares of the steps"
+    )
+    column: str = Field(default="split", description="for method 'column': train, then validation, then test")
+    validation_from_train: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="method 'column': the last share of the training steps held out when there is no validation",
+    )
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions_sum_to_one(cls, fractions: list[float]) -> list[float]:
+        return SplitConfig._fractions_sum_to_one(fractions)
+
+
+class ForecastPreprocessingConfig(Strict):
+    """Preprocessing of a forecast; per-column options live on each feature."""
+
+    split: ForecastSplitConfig = ForecastSplitConfig()
+
+
+class ForecastConfig(Strict):
+    """Forecasting a series: the rows are time steps; from the last `lookback` steps of every input and output
+    column, predict each output `horizon` steps ahead. A window belongs to the split of its forecast steps, and no
+    forecast step of a later split is ever read by an earlier split's window."""
+
+    model_type: Literal["forecast"]
+    name: str | None = Field(default=None, description="run name; unset: the data file's name")
+    time_column: str | list[str] | None = Field(
+        default=None,
+        description="the column of times (dates or numbers), or the date-part columns to combine (year, month, "
+        "day, hour, minute, second); unset: the rows are in time order",
+    )
+    frequency: str | None = Field(
+        default=None,
+        description="the step between rows: a pandas offset alias (MS, D, h…) or a number for numeric times; "
+        "unset: inferred from the training rows",
+    )
+    lookback: int = Field(default=24, gt=0, description="past steps each forecast reads")
+    horizon: int = Field(default=1, gt=0, description="future steps each forecast predicts")
+    seasonal_period: int | None = Field(
+        default=None, gt=0, description="steps in one season, for the seasonal-naive baseline; unset: none"
+    )
+    gaps: Literal["error", "fill"] = Field(
+        default="error", description="a missing step in the time index: an error, or fill it with an empty row"
+    )
+    history_across_splits: bool = Field(
+        default=True,
+        description="validation and test windows may read their lookback from earlier splits (values known when "
+        "forecasting); false: every window lies wholly inside one split",
+    )
+    input_features: list[FeatureConfig] = Field(
+        default=[], description="other columns read at each step (number, binary, category)"
+    )
+    output_features: list[FeatureConfig] = Field(
+        min_length=1, description="the number columns forecast; their own past is always read too"
+    )
+    encoder: SequenceEncoderConfig = SequenceRnnEncoderConfig()
+    linear: bool = Field(
+        default=True, description="add a linear autoregressive term on each output's past beside the network"
+    )
+    combiner: CombinerConfig = ConcatCombinerConfig()
+    initializer: Initializer = Field(default="default", description="weight initialisation of every layer")
+    preprocessing: ForecastPreprocessingConfig = ForecastPreprocessingConfig()
+    trainer: TrainerConfig = TrainerConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_types(cls, data: Any) -> Any:
+        return _with_default_type(_with_default_type(data, "encoder", "rnn"), "combiner", "concat")
+
+    @model_validator(mode="after")
+    def _features_per_step(self) -> ForecastConfig:
+        problems = []
+        times = [self.time_column] if isinstance(self.time_column, str) else list(self.time_column or [])
+        seen: set[str] = set(times)
+        for role, features, types in (
+            ("input_features", self.input_features, STEP_TYPES),
+            ("output_features", self.output_features, ("number",)),
+        ):
+            for index, feature in enumerate(features):
+                if feature.name in seen:
+                    used = "the time column" if feature.name in times else "used twice"
+                    problems.append(f"{role}[{index}]: column {feature.name!r} is {used}")
+                seen.add(feature.name)
+                if feature.type not in types:
+                    problems.append(
+                        f"{role}[{index}]: a forecast reads {', '.join(types)} columns at each step, not "
+                        f"{feature.type!r}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def output_names(self) -> list[str]:
+        """The output columns, in config order."""
+        return [feature.name for feature in self.output_features]
+
+
 # The config class of each model_type.
-MODEL_TYPES: dict[str, type[BaseModel]] = {"ecd": Config, "lm": LanguageModelConfig}
-AnyConfig = Config | LanguageModelConfig
+MODEL_TYPES: dict[str, type[BaseModel]] = {"ecd": Config, "lm": LanguageModelConfig, "forecast": ForecastConfig}
+AnyConfig = Config | LanguageModelConfig | ForecastConfig
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -794,11 +1009,12 @@ AnyConfig = Config | LanguageModelConfig
 def load_config(source: str | Path | dict | AnyConfig) -> AnyConfig:
     """Read and validate a config from a YAML/JSON path, a dict, or an existing `Config`.
 
-    `model_type` chooses the schema: `ecd` (the default, a `Config`) or `lm` (a `LanguageModelConfig`).
+    `model_type` chooses the schema: `ecd` (the default, a `Config`), `lm` (a `LanguageModelConfig`) or
+    `forecast` (a `ForecastConfig`).
     Every problem is reported in one `ConfigError`, one line each, naming the key path; an unknown key
     gets the nearest valid key as a suggestion.
     """
-    if isinstance(source, (Config, LanguageModelConfig)):
+    if isinstance(source, (Config, LanguageModelConfig, ForecastConfig)):
         return source
     origin = None
     if isinstance(source, (str, Path)):

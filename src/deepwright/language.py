@@ -48,13 +48,12 @@ def fit_language_model(
     from deepwright.features.tokenization import encode_corpus, tokenizer_from_json, train_tokenizer
     from deepwright.training.checkpoint import load_checkpoint
     from deepwright.training.lm import create_language_model_state, train_language_model
+    from deepwright.training.threads import training_threads
 
     started = time.perf_counter()
     preload_plotting()
     config: LanguageModelConfig = pipeline.config
     options = config.trainer
-    if options.threads:
-        torch.set_num_threads(options.threads)
     corpus = read_corpus(data, config.corpus)
     train_text, validation_text = split_text(corpus.text, config.corpus.validation_fraction)
     run_dir = Path(resume_from) if resume_from is not None else None
@@ -69,6 +68,8 @@ def fit_language_model(
 
     torch.manual_seed(options.seed)
     model = build_language_model(config.model, tokenizer.get_vocab_size())
+    tokens_per_batch = options.batch_size * config.model.block_size
+    torch.set_num_threads(training_threads(model, tokens_per_batch, options.threads))
     device = _device(options.device)
     model.to(device)
     state = create_language_model_state(model, options)

@@ -21,7 +21,7 @@ from deepwright.data.io import Table
 from deepwright.data.split import normalize_split_value
 from deepwright.errors import DataError
 
-__all__ = ["Inference", "infer_column_type", "infer_config", "infer_target_type", "training_schedule"]
+__all__ = ["Inference", "infer_column_type", "infer_config", "infer_target_type", "text_length", "training_schedule"]
 
 _IDENTIFIER_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|Id$|ID$", re.IGNORECASE)
 MAX_CATEGORY_SHARE = 0.5  # a string column with more distinct values than this share of rows is not a category
@@ -29,6 +29,8 @@ MAX_TARGET_CLASSES = 20  # an integer target with at most this many values is a 
 TARGET_STEPS = 40_000  # optimizer steps a default run plans for, within the epoch bounds below
 MIN_EPOCHS, MAX_EPOCHS = 20, 300
 MIN_TEXT_WORDS = 3  # a many-valued string column with at least this many words per value on average is text
+MAX_TEXT_LENGTH = 2048  # the most tokens per text `init` keeps
+_WORD_TOKENS = re.compile(r"\w+|[^\w\s]")  # what the word tokenizer splits a text into
 SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled…
 MIN_LOG_VALUES = 30  # …when it also has this many distinct values (not a count or a pixel with a few levels)
 BATCH_SIZE = 32
@@ -87,6 +89,9 @@ def infer_config(table: Table, target: str) -> Inference:
             if kind == "number" and _is_skewed(frame[column].to_numpy()):
                 inputs[-1]["normalization"] = "log"
                 notes.append(f"log-scaled {column!r}: non-negative and skewed")
+            if kind == "text":
+                inputs[-1]["max_length"] = text_length(frame[column].to_numpy())
+                notes.append(f"{column!r}: up to {inputs[-1]['max_length']} tokens per text (99% of them fit)")
     if not inputs:
         raise DataError("no usable input columns besides the target; add feature columns", source=table.source)
     rows = int((~missing_mask(target_values)).sum())
@@ -199,6 +204,19 @@ def infer_column_type(values: np.ndarray, name: str) -> tuple[str | None, str]:
             return "text", f"free text ({words:.1f} words on average)"
         return None, f"identifier-like ({len(uniques)} distinct values in {len(present)} rows, {words:.1f} words each)"
     return "category", f"{len(uniques)} distinct values"
+
+
+def text_length(values: np.ndarray) -> int:
+    """Tokens to keep per text: the 99th percentile of the words and punctuation marks per text, rounded up to a
+    power of two, from 16 to `MAX_TEXT_LENGTH`.
+
+    >>> text_length(np.array(["a b c"] * 10 + ["word " * 40], dtype=object))
+    64
+    """
+    present = values[~missing_mask(values)]
+    counts = [len(_WORD_TOKENS.findall(str(value))) for value in present] or [1]
+    longest = float(np.percentile(counts, 99))
+    return int(min(MAX_TEXT_LENGTH, max(16, 2 ** math.ceil(math.log2(max(longest, 1.0))))))
 
 
 def _shift_for(cell: str, table: Table) -> int:

@@ -30,6 +30,7 @@ from deepwright.models.sampling import generate_tokens
 __all__ = ["Generation", "TextGenerator", "build_language_model"]
 
 EMPTY_PROMPT = "\n"  # what an empty prompt starts from (as nanoGPT's sample.py)
+_MAX_CHARACTER_BYTES = 4  # a UTF-8 character spans at most 4 bytes, so at most 4 byte-level tokens
 
 
 def build_language_model(options: GPTConfig, vocabulary_size: int) -> GPT:
@@ -215,7 +216,7 @@ class Generation:
             top_k=options.top_k or None,
             top_p=options.top_p,
             generator=self._random,
-            banned=(PAD_ID,),  # padding never occurs in a corpus
+            banned=(PAD_ID, UNKNOWN_ID),  # padding never occurs in a corpus; "unknown" has no text to write
         )
         stops = [stop for stop in options.stop if stop]
         pending: list[int] = []  # tokens not yet turned into text (an incomplete character)
@@ -225,8 +226,8 @@ class Generation:
             self.new_tokens += 1
             pending.append(token)
             decoded = decode(self._generator.tokenizer, pending)
-            if decoded.endswith("\ufffd"):
-                continue
+            if decoded.endswith("\ufffd") and len(pending) < _MAX_CHARACTER_BYTES:
+                continue  # most likely a character whose bytes are not all there yet
             pending.clear()
             held += decoded
             cut = _first_stop(held, stops)

@@ -1,7 +1,10 @@
 """The `text` feature type: free text, tokenized by a tokenizer learned on the training split.
 
-Input only: token ids (padded to the longest text, at most `max_length`) → an encoder, by default the mean of
-the token embeddings. The tokenizer travels in the preprocessing state as JSON. Missing cells are empty texts.
+Input only: token ids (word, character or byte-level BPE tokens; padded at the end to the longest text, at most
+`max_length`) → an encoder: `bag` (the mean of the token embeddings, the default), or token embeddings read by a
+sequence block shared with the `sequence` feature: `rnn` (models/recurrent.py), `transformer` (models/transformer.py,
+pre-norm, padding masked) or `conv1d` (a 1-D `ConvStack`). The tokenizer travels in the preprocessing state as
+JSON. Missing cells are empty texts; an empty text reads as one unknown token, so that every row has a step.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from torch import nn
 from deepwright.config import TextFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.features.base import Role, ValueProblem, check_is_fitted
-from deepwright.features.tokenization import encode_padded, tokenizer_from_json, train_tokenizer
+from deepwright.features.tokenization import UNKNOWN_ID, encode_padded, tokenizer_from_json, train_tokenizer
 from deepwright.models.blocks import BagOfEmbeddings
+from deepwright.models.sequence_encoders import TokenSequenceEncoder, build_sequence_block, sequence_output_size
 from deepwright.registry import FEATURES
 
 __all__ = ["TextFeature"]
@@ -45,7 +49,9 @@ class TextFeature:
     def transform(self, values: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "tokenizer_")
         texts, options = self._texts(values), self.options
-        return encode_padded(self.tokenizer_, texts, options.max_length, options.truncation, options.padding)
+        ids = encode_padded(self.tokenizer_, texts, options.max_length, options.truncation, options.padding)
+        ids[ids[:, 0] == 0, 0] = UNKNOWN_ID  # an empty text: one unknown token
+        return ids
 
     def state(self) -> dict[str, Any]:
         check_is_fitted(self, "tokenizer_")
@@ -56,11 +62,19 @@ class TextFeature:
         self.vocabulary_size_ = state["vocabulary_size"]
 
     def width(self) -> int:
-        return self.options.encoder.size
+        encoder = self.options.encoder
+        if encoder.type == "bag":
+            return encoder.size * (2 if encoder.pooling == "mean_max" else 1)
+        return sequence_output_size(encoder)
 
     def build_encoder(self) -> nn.Module:
         check_is_fitted(self, "tokenizer_")
-        return BagOfEmbeddings(self.vocabulary_size_, self.options.encoder.size, dropout=self.options.encoder.dropout)
+        options, encoder = self.options, self.options.encoder
+        if encoder.type == "bag":
+            size, pooling = encoder.size, encoder.pooling
+            return BagOfEmbeddings(self.vocabulary_size_, size, dropout=encoder.dropout, pooling=pooling)
+        block = build_sequence_block(encoder, options.embedding_size, options.max_length)
+        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_size, block)
 
     def _texts(self, values: np.ndarray) -> list[str]:
         missing = missing_mask(values)

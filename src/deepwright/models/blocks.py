@@ -69,22 +69,35 @@ class MLP(nn.Sequential):
 
 
 class BagOfEmbeddings(nn.Module):
-    """Token ids (B, L), 0 for padding → the mean of the tokens' embeddings (B, size); order is ignored.
+    """Token ids (B, L), 0 for padding → the tokens' embeddings pooled over the text, order ignored: their mean
+    (B, size), their element-wise maximum, or both side by side (`mean_max`, B × 2·size; the "SWEM-concat" of Shen
+    et al., 2018). A text of padding only pools to zeros.
 
     >>> BagOfEmbeddings(10, 4)(torch.tensor([[3, 4, 0], [0, 0, 0]])).shape
     torch.Size([2, 4])
+    >>> BagOfEmbeddings(10, 4, pooling="mean_max").output_size
+    8
     """
 
-    def __init__(self, num_embeddings: int, size: int, *, dropout: float = 0.0) -> None:
+    def __init__(self, num_embeddings: int, size: int, *, dropout: float = 0.0, pooling: str = "mean") -> None:
         super().__init__()
+        if pooling not in ("mean", "max", "mean_max"):
+            raise ValueError(f"pooling must be mean, max or mean_max, not {pooling!r}")
         self.embedding = nn.Embedding(num_embeddings, size, padding_idx=0)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.output_size = size
+        self.pooling = pooling
+        self.output_size = size * (2 if pooling == "mean_max" else 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids != 0).unsqueeze(-1)  # (B, L, 1)
-        summed = (self.embedding(ids) * mask).sum(dim=1)  # (B, size)
-        return self.dropout(summed / mask.sum(dim=1).clamp(min=1))
+        embedded = self.embedding(ids)  # (B, L, size)
+        pooled = []
+        if self.pooling != "max":
+            pooled.append((embedded * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1))  # (B, size)
+        if self.pooling != "mean":
+            largest = embedded.masked_fill(~mask, float("-inf")).max(dim=1).values  # (B, size)
+            pooled.append(largest.masked_fill(~mask.any(dim=1), 0.0))
+        return self.dropout(pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1))
 
 
 class OneHot(nn.Module):

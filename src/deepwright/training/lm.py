@@ -25,6 +25,7 @@ from deepwright.training.optim import build_optimizer, build_schedule
 from deepwright.training.trainer import TrainState, autocast
 
 __all__ = [
+    "bf16_is_fast",
     "block_windows",
     "create_language_model_state",
     "estimate_loss",
@@ -34,9 +35,10 @@ __all__ = [
 
 
 def create_language_model_state(model: nn.Module, options: LanguageModelTrainerConfig) -> TrainState:
-    """A fresh state: the optimizer (weight decay on matrices only), the per-step schedule over `max_steps`, and
-    the seeded generator that draws the training blocks."""
-    optimizer = build_optimizer(model, options.optimizer)
+    """A fresh state: the optimizer (fused; weight decay on matrices only), the per-step schedule over
+    `max_steps`, and the seeded generator that draws the training blocks. Build it after moving the model to its
+    device."""
+    optimizer = build_optimizer(model, options.optimizer, fused=True)
     schedule_options = ScheduleConfig(**options.schedule.model_dump())
     schedule = build_schedule(optimizer, schedule_options, options.max_steps, options.eval_every)
     generator = torch.Generator().manual_seed(options.seed)
@@ -83,14 +85,20 @@ def train_language_model(
     device = next(model.parameters()).device
     forward = torch.compile(model) if options.compile else model
     mixed_precision = autocast(options.precision, device)
+    if progress and options.precision == "bf16" and not bf16_is_fast(device):
+        print(
+            "note: oneDNN has no bfloat16 kernels for this CPU (they need AVX-512); bf16 autocast runs many times "
+            "slower than fp32 here",
+            file=sys.stderr,
+        )
     train_windows = block_windows(train_ids, block_size)
     validation_windows = block_windows(validation_ids, block_size) if validation_ids is not None else None
     tokens_per_step = options.batch_size * options.gradient_accumulation * (train_windows.shape[1] - 1)
     accumulation = options.gradient_accumulation
     running_loss = torch.zeros((), device=device)
-    steps, seconds = 0, 0.0
+    steps, seconds, cpu_seconds = 0, 0.0, 0.0
     while state.step < options.max_steps:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         model.train()
         for _ in range(accumulation):
             batch = sample_blocks(train_windows, options.batch_size, state.generator).to(device, non_blocking=True)
@@ -107,6 +115,7 @@ def train_language_model(
         state.step += 1
         steps += 1
         seconds += time.perf_counter() - started
+        cpu_seconds += time.process_time() - cpu_started
         if state.step % options.eval_every and state.step != options.max_steps:
             continue
         state.epoch += 1
@@ -116,6 +125,7 @@ def train_language_model(
             "train_loss": float(running_loss) / (steps * accumulation),
             "lr": state.optimizer.param_groups[0]["lr"],
             "seconds": round(seconds, 4),
+            "cpu_seconds": round(cpu_seconds, 4),  # all threads; beside `seconds`, what a busy machine took away
             "tokens_per_second": round(steps * tokens_per_step / max(seconds, 1e-9), 1),
         }
         if validation_windows is not None:
@@ -132,7 +142,7 @@ def train_language_model(
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, state.checkpoint())
         running_loss.zero_()
-        steps, seconds = 0, 0.0
+        steps, seconds, cpu_seconds = 0, 0.0, 0.0
     return state
 
 
@@ -155,6 +165,14 @@ def estimate_loss(
         with mixed_precision:
             total += _next_token_loss(model, sample_blocks(windows, batch_size, generator))
     return float(total) / batches
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls have fast kernels on `device`: any CUDA device, or a CPU for which oneDNN has
+    bfloat16 kernels (AVX-512 and up; on an AVX2-only CPU a bf16 matmul is many times slower than fp32)."""
+    if device.type != "cpu":
+        return True
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _print_record(record: dict, max_steps: int) -> None:

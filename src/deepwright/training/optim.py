@@ -12,10 +12,12 @@ from deepwright.config import OptimizerConfig, ScheduleConfig
 __all__ = ["build_optimizer", "build_schedule", "lr_factor"]
 
 
-def build_optimizer(model: nn.Module, options: OptimizerConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, options: OptimizerConfig, *, fused: bool = False) -> torch.optim.Optimizer:
     """SGD (with momentum), Adam or AdamW over `model`'s parameters.
 
-    With weight decay, only matrices and embeddings decay; biases and norm gains (1-D tensors) do not.
+    With weight decay, only matrices and embeddings decay; biases and norm gains (1-D tensors) do not. `fused`
+    runs Adam and AdamW as one kernel over all parameters (PyTorch's fused implementation, on CPU or CUDA), which
+    saves most of the optimizer's time on a model of many small tensors.
     """
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     if options.weight_decay > 0:
@@ -34,7 +36,10 @@ def build_optimizer(model: nn.Module, options: OptimizerConfig) -> torch.optim.O
             weight_decay=options.weight_decay,
         )
     optimizer_class = torch.optim.AdamW if options.type == "adamw" else torch.optim.Adam
-    return optimizer_class(groups, lr=options.lr, betas=options.betas, weight_decay=options.weight_decay)
+    fused = fused and all(parameter.device.type in ("cpu", "cuda") for parameter in parameters)
+    return optimizer_class(
+        groups, lr=options.lr, betas=options.betas, weight_decay=options.weight_decay, fused=fused or None
+    )
 
 
 def lr_factor(step: int, options: ScheduleConfig, total_steps: int, steps_per_epoch: int) -> float:
