@@ -193,7 +193,7 @@ class BagEncoderConfig(Strict):
     """The token embeddings pooled over the text (a bag of words: order is ignored)."""
 
     type: Literal["bag"] = "bag"
-    size: int = Field(default=64, gt=0, description="embedding width")
+    size: int = Field(default=128, gt=0, description="embedding width")
     pooling: Literal["mean", "max", "mean_max"] = Field(
         default="mean_max", description="mean, element-wise max, or both side by side (twice the width)"
     )
