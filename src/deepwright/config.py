@@ -974,7 +974,7 @@ class ForecastConfig(Strict):
         problems = []
         times = [self.time_column] if isinstance(self.time_column, str) else list(self.time_column or [])
         seen: set[str] = set(times)
-        for role, features, types in (
+        for role, features, allowed in (
             ("input_features", self.input_features, STEP_TYPES),
             ("output_features", self.output_features, ("number",)),
         ):
@@ -983,9 +983,9 @@ class ForecastConfig(Strict):
                     used = "the time column" if feature.name in times else "used twice"
                     problems.append(f"{role}[{index}]: column {feature.name!r} is {used}")
                 seen.add(feature.name)
-                if feature.type not in types:
+                if feature.type not in allowed:
                     problems.append(
-                        f"{role}[{index}]: a forecast reads {', '.join(types)} columns at each step, not "
+                        f"{role}[{index}]: a forecast reads {', '.join(allowed)} columns at each step, not "
                         f"{feature.type!r}"
                     )
         if problems:
