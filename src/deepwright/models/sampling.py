@@ -48,8 +48,11 @@ def sample_next_token(
         before = probabilities.cumsum(dim=-1) - probabilities  # probability mass of the more likely tokens
         ordered = ordered.masked_fill(before >= top_p, float("-inf"))  # the most likely token always stays
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, ordered)
-    probabilities = functional.softmax(logits, dim=-1)
-    return torch.multinomial(probabilities, num_samples=1, generator=generator)
+    cumulative = functional.softmax(logits, dim=-1).cumsum(dim=-1)  # (B, V)
+    # Inverse-CDF sampling: a uniform draw on [0, total) falls into token i's share of the cumulative sum
+    # (a fraction of torch.multinomial's cost for one draw).
+    draw = torch.rand(logits.shape[0], 1, generator=generator, device=logits.device) * cumulative[:, -1:]
+    return torch.searchsorted(cumulative, draw, right=True).clamp(max=logits.shape[-1] - 1)
 
 
 @torch.inference_mode()
