@@ -58,6 +58,13 @@ def test_init_train_generate_evaluate(cli: CLI, project: Path) -> None:
     again = cli(*command, cwd=project)
     assert again.stdout == generated.stdout
 
+    stopped = cli(
+        "generate", "--model", bundle, "--prompt", "A", "--seed", 1, "--stop", "\\n", "--stop", "e", cwd=project
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    assert "ended by a stop string" in stopped.stderr and "e" not in stopped.stdout[1:].rstrip("\n")
+    assert "\n" not in stopped.stdout.rstrip("\n")  # '\\n' on the command line is a newline
+
     long_prompt = cli("generate", "--model", bundle, "--prompt", "x" * 40, "--max-new-tokens", 3, cwd=project)
     assert "note: the prompt has 40 tokens, more than the block size 16" in long_prompt.stderr
 

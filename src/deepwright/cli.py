@@ -106,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--top-k", type=int, help="sample among the k likeliest tokens; 0: all (default: 200)")
     generate.add_argument("--top-p", type=float, help="sample among the likeliest tokens whose probabilities reach p")
     generate.add_argument("--seed", type=int, help="the same seed writes the same text (default: a new one each time)")
-    generate.add_argument("--stop", action="append", help="stop before this text (repeat for several)")
+    generate.add_argument(
+        "--stop", action="append", help="stop before this text (repeat for several; \\n and \\t: newline, tab)"
+    )
     generate.set_defaults(handler=_generate)
 
     predict = commands.add_parser("predict", help="predictions of a saved model for a data file")
@@ -333,7 +335,7 @@ def _generate(args: argparse.Namespace) -> None:
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
-        stop=args.stop,
+        stop=None if args.stop is None else [text.replace("\\n", "\n").replace("\\t", "\t") for text in args.stop],
         stream=True,
     )
     for note in generation.notes:
