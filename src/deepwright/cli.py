@@ -347,6 +347,7 @@ def _generate(args: argparse.Namespace) -> None:
         sys.stdout.flush()
     if not (prompt + generation.text).endswith("\n"):
         sys.stdout.write("\n")
+    sys.stdout.flush()  # the text before the closing line on standard error
     seconds = time.perf_counter() - started
     reason = "a stop string" if generation.finish_reason == "stop" else "max_new_tokens"
     print(
