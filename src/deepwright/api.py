@@ -159,7 +159,9 @@ class Pipeline:
         if run_dir is None:
             run_dir = _new_run_dir(output_dir, _safe_name(run_name or self.config.name or table.source))
             made.append(run_dir)
-            _write_run_start(run_dir, self.config, features, table, prepared)
+            split = {"method": prepared.split.method, **prepared.split.sizes()}
+            facts = {"cleaning": prepared.cleaning.to_dict(), "split": split}
+            _write_run_start(run_dir, self.config, features.state(), table.source, facts)
         else:
             log_path = run_dir / "log.jsonl"
             state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"), _read_log(log_path))
@@ -566,24 +568,19 @@ def _new_run_dir(output_dir: Path, name: str) -> Path:
             candidate = output_dir / f"{name}-{number}"
 
 
-def _write_run_start(run_dir: Path, config: Config, features: Any, table: Table, prepared: _Prepared) -> None:
-    """What a run records before training: the resolved config, the fitted preprocessing, and run facts."""
+def _write_run_start(run_dir: Path, config: Any, preprocessing: dict, source: str, facts: dict[str, Any]) -> None:
+    """What a run records before training: the resolved config, the fitted preprocessing state, and `run.json`
+    (the data's source, the start time, the Python version and the given `facts`: cleaning, split sizes…)."""
     from deepwright.evaluation.report import write_json
 
     (run_dir / "config.yaml").write_text(yaml.safe_dump(dump_config(config), sort_keys=False), encoding="utf-8")
-    write_json(run_dir / "preprocessing.json", features.state())
-    source = table.source
+    write_json(run_dir / "preprocessing.json", preprocessing)
     if Path(source).exists():
         source = str(Path(source).resolve())
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     write_json(
         run_dir / "run.json",
-        {
-            "data": source,
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "cleaning": prepared.cleaning.to_dict(),
-            "split": {"method": prepared.split.method, **prepared.split.sizes()},
-            "python": platform.python_version(),
-        },
+        {"data": source, "started": started, **facts, "python": platform.python_version()},
     )
 
 

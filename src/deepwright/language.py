@@ -7,17 +7,22 @@ tokenizer), log.jsonl (one line per estimate), checkpoints/last.pt, metrics.json
 
 from __future__ import annotations
 
-import datetime
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from deepwright.api import TrainResult, _device, _new_run_dir, _read_log, _safe_name, read_run_json
-from deepwright.config import LanguageModelConfig, dump_config
+from deepwright.api import (
+    TrainResult,
+    _device,
+    _new_run_dir,
+    _read_log,
+    _safe_name,
+    _write_run_start,
+    read_run_json,
+)
+from deepwright.config import LanguageModelConfig
 from deepwright.data.clean import CleaningReport
 from deepwright.data.corpus import Corpus, read_corpus, split_text
 from deepwright.errors import DataError
@@ -78,7 +83,8 @@ def fit_language_model(
     if run_dir is None:
         run_dir = _new_run_dir(output_dir, _safe_name(run_name or config.name or Path(corpus.source).stem))
         made.append(run_dir)
-        _write_run_start(run_dir, config, preprocessing, corpus, sizes)
+        facts = {"corpus": corpus.summary(), "split": {"method": "characters", "unit": "tokens", **sizes}}
+        _write_run_start(run_dir, config, preprocessing, corpus.source, facts)
     else:
         log_path = run_dir / "log.jsonl"
         state.restore(load_checkpoint(run_dir / "checkpoints" / "last.pt"), _read_log(log_path))
@@ -150,29 +156,6 @@ def _final_metrics(model: Any, validation_ids: Any, block_size: int) -> dict[str
         return {}
     results = corpus_loss(model, validation_ids[:FINAL_EVALUATION_TOKENS], block_size)
     return {"validation": {"loss": results["loss"], "next_token": results}}
-
-
-def _write_run_start(
-    run_dir: Path, config: LanguageModelConfig, preprocessing: dict, corpus: Corpus, sizes: dict[str, int]
-) -> None:
-    """What a run records before training: the resolved config, the tokenizer, and run facts."""
-    from deepwright.evaluation.report import write_json
-
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(dump_config(config), sort_keys=False), encoding="utf-8")
-    write_json(run_dir / "preprocessing.json", preprocessing)
-    source = corpus.source
-    if Path(source).exists():
-        source = str(Path(source).resolve())
-    write_json(
-        run_dir / "run.json",
-        {
-            "data": source,
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "corpus": corpus.summary(),
-            "split": {"method": "characters", "unit": "tokens", **sizes},
-            "python": platform.python_version(),
-        },
-    )
 
 
 def _summary(corpus: Corpus, sizes: dict[str, int], state: Any, seconds: float, vocabulary_size: int) -> list[str]:

@@ -29,8 +29,8 @@ from torch import nn
 from deepwright.config import AudioFeatureConfig
 from deepwright.data.media import MediaError, describe_cell, open_cell
 from deepwright.errors import ConfigError
-from deepwright.features.base import Role, ValueProblem, check_is_fitted
-from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column
+from deepwright.features.base import Role, check_is_fitted
+from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column, probe_cells
 from deepwright.models.audio_augment import SpecAugment, WaveAugmentation, shifted
 from deepwright.models.conv import conv_backbone
 from deepwright.models.sequence import FrameTransformer, RecurrentEncoder
@@ -222,12 +222,7 @@ class AudioFeature:
 
     def fit(self, values: np.ndarray) -> None:
         cells = check_cells(values, "audio")
-        probes = []
-        for position, cell in enumerate(cells):
-            try:
-                probes.append(_probe(cell))
-            except MediaError as error:
-                raise ValueProblem(position, str(error)) from None
+        probes = probe_cells(cells, _probe)
         self.layout_ = self._layout(probes)
         self.mean_, self.std_ = self._statistics(self._decoded(cells))
 

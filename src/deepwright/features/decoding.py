@@ -74,6 +74,17 @@ def check_cells(values: np.ndarray, noun: str) -> np.ndarray:
     return values
 
 
+def probe_cells(cells: np.ndarray, probe: Callable[[Any], Any]) -> list[Any]:
+    """`probe` (a cheap header read) of every cell, a `MediaError` raised as the `ValueProblem` of its row."""
+    probes = []
+    for position, cell in enumerate(cells):
+        try:
+            probes.append(probe(cell))
+        except MediaError as error:
+            raise ValueProblem(position, str(error)) from None
+    return probes
+
+
 def decode_into(cells: np.ndarray, decoding: Decoding, out: np.ndarray) -> None:
     """Decode every cell into `out[i]`, in threads."""
 

@@ -25,8 +25,8 @@ from torch import nn
 
 from deepwright.config import ImageFeatureConfig
 from deepwright.data.media import MediaError, describe_cell, open_cell
-from deepwright.features.base import Role, ValueProblem, check_is_fitted
-from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column
+from deepwright.features.base import Role, check_is_fitted
+from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column, probe_cells
 from deepwright.models.augment import ImageAugmentation
 from deepwright.models.conv import conv_backbone
 from deepwright.registry import FEATURES
@@ -128,12 +128,7 @@ class ImageFeature:
 
     def fit(self, values: np.ndarray) -> None:
         cells = check_cells(values, "image")
-        probes = []
-        for position, cell in enumerate(cells):
-            try:
-                probes.append(_probe(cell))
-            except MediaError as error:
-                raise ValueProblem(position, str(error)) from None
+        probes = probe_cells(cells, _probe)
         height, width = self.options.size or Counter((h, w) for h, w, _ in probes).most_common(1)[0][0]
         channels = self.options.channels or (1 if all(grey for _, _, grey in probes) else 3)
         self.layout_ = ImageLayout(channels, height, width, self.options.keep_aspect_ratio)
