@@ -16,7 +16,7 @@ from deepwright.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.usefixtures("no_plots")
 
-SHAKESPEARE = Path(__file__).parent / "fixtures" / "text" / "shakespeare.txt"
+SHAKESPEARE = Path(__file__).parents[1] / "fixtures" / "text" / "shakespeare.txt"
 
 
 def lm_config(**sections: Any) -> dict:

@@ -13,7 +13,7 @@ import yaml
 from tests.helpers import Outcome, assert_user_error, files_under
 
 CLI = Callable[..., Outcome]
-SHAKESPEARE = Path(__file__).parent / "fixtures" / "text" / "shakespeare.txt"
+SHAKESPEARE = Path(__file__).parents[1] / "fixtures" / "text" / "shakespeare.txt"
 TINY = {"layers": 1, "heads": 2, "dim": 16, "block_size": 16}
 
 pytestmark = pytest.mark.usefixtures("no_plots")
