@@ -26,8 +26,12 @@ HISTORY_KEY = "__history__"
 class WindowForecaster(nn.Module):
     """Step encoders → sequence block → combiner → one horizon head per output, around each output's level.
 
+    >>> from deepwright.config import ConcatCombinerConfig
+    >>> from deepwright.models.combiners import ConcatCombiner
     >>> from deepwright.models.recurrent import Recurrent
-    >>> model = WindowForecaster([], [], Recurrent(1, hidden_size=4), nn.Identity(), 4, ["y"], lookback=3, horizon=2)
+    >>> combiner = ConcatCombiner(ConcatCombinerConfig(), [4])
+    >>> block = Recurrent(1, hidden_size=4)
+    >>> model = WindowForecaster([], [], block, combiner, combiner.output_size, ["y"], lookback=3, horizon=2)
     >>> model({HISTORY_KEY: torch.zeros(5, 3, 1)})["y"].shape
     torch.Size([5, 2])
     """

@@ -47,7 +47,7 @@ def lr_factor(step: int, options: ScheduleConfig, total_steps: int, steps_per_ep
 
     >>> options = ScheduleConfig(type="cosine", warmup_fraction=0.1)
     >>> [round(lr_factor(step, options, 100, 10), 2) for step in (0, 9, 10, 55, 99)]
-    [0.1, 1.0, 1.0, 0.5, 0.0]
+    [0.1, 1.0, 1.0, 0.49, 0.0]
     """
     warmup_steps = int(options.warmup_fraction * total_steps)
     if step < warmup_steps:
