@@ -41,7 +41,7 @@ _DELIMITERS = ",;"
 def parse_series(value: Any) -> np.ndarray:
     """One cell → a float64 array (steps, channels); ValueError naming the position of a bad value.
 
-    >>> parse_series("1 2,3").tolist(), parse_series("[[1, 10], [2, 20]]").shape
+    >>> parse_series("1 2 3").tolist(), parse_series("[[1, 10], [2, 20]]").shape
     ([[1.0], [2.0], [3.0]], (2, 2))
     """
     items = list_cell(value, delimiters=_DELIMITERS)
