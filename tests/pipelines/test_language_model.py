@@ -174,9 +174,9 @@ def test_resuming_an_interrupted_run_ends_where_an_uninterrupted_one_does(
     config = lm_config(model={"dropout": 0.1}, trainer={"max_steps": 12, "eval_every": 4})
     full, full_result = fit(config, SHAKESPEARE, tmp_path, run_name="full")
 
-    from deepwright.training import lm
+    from deepwright.training import loop
 
-    original = lm.save_checkpoint
+    original = loop.save_checkpoint
     calls = []
 
     def save_then_interrupt(path: Path, payload: dict) -> None:
@@ -185,10 +185,10 @@ def test_resuming_an_interrupted_run_ends_where_an_uninterrupted_one_does(
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(lm, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         fit(config, SHAKESPEARE, tmp_path, run_name="cut")
-    monkeypatch.setattr(lm, "save_checkpoint", original)
+    monkeypatch.setattr(loop, "save_checkpoint", original)
     resumed, resumed_result = fit(config, SHAKESPEARE, tmp_path, resume_from=tmp_path / "cut")
 
     for name, tensor in full.predictor.model.state_dict().items():

@@ -3,13 +3,13 @@
 Each step draws `batch_size` windows of `block_size + 1` tokens at random offsets (the state's seeded generator),
 predicts every next token, and steps AdamW with warm-up and cosine decay and gradient clipping. Every `eval_every`
 steps it estimates the validation loss and perplexity on the same random validation blocks, logs one JSON line,
-and saves a checkpoint. The state is the trainer's `TrainState`, so a checkpoint resumes exactly; `epoch` counts
-the estimates made.
+and saves a checkpoint. The state is the epoch loop's `TrainState`, and the optimizer step and the end of a round
+are `loop`'s, as in the epoch loop, so a checkpoint resumes exactly; `epoch` counts the estimates made.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import sys
 import time
 from pathlib import Path
@@ -20,9 +20,10 @@ from torch.nn import functional
 
 from deepwright.config import LanguageModelTrainerConfig, ScheduleConfig
 from deepwright.evaluation.language import perplexity
-from deepwright.training.checkpoint import save_checkpoint
+from deepwright.training.loop import OptimizerStep, autocast, end_round
 from deepwright.training.optim import build_optimizer, build_schedule
-from deepwright.training.trainer import TrainState, autocast
+from deepwright.training.progress import print_step_record
+from deepwright.training.state import TrainState
 
 __all__ = [
     "bf16_is_fast",
@@ -95,24 +96,19 @@ def train_language_model(
     validation_windows = block_windows(validation_ids, block_size) if validation_ids is not None else None
     tokens_per_step = options.batch_size * options.gradient_accumulation * (train_windows.shape[1] - 1)
     accumulation = options.gradient_accumulation
+    optimizer_step = OptimizerStep(state, accumulation=accumulation, gradient_clip=options.gradient_clip)
+    report = functools.partial(print_step_record, max_steps=options.max_steps) if progress else None
     running_loss = torch.zeros((), device=device)
     steps, seconds, cpu_seconds = 0, 0.0, 0.0
     while state.step < options.max_steps:
         started, cpu_started = time.perf_counter(), time.process_time()
         model.train()
-        for _ in range(accumulation):
+        for micro_batch in range(accumulation):
             batch = sample_blocks(train_windows, options.batch_size, state.generator).to(device, non_blocking=True)
             with mixed_precision:
                 loss = _next_token_loss(forward, batch)
-            (loss / accumulation if accumulation > 1 else loss).backward()
+            optimizer_step.backward(loss, step=micro_batch == accumulation - 1)
             running_loss += loss.detach()
-        if options.gradient_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), options.gradient_clip)
-        state.optimizer.step()
-        if state.schedule is not None:
-            state.schedule.step()
-        state.optimizer.zero_grad(set_to_none=True)
-        state.step += 1
         steps += 1
         seconds += time.perf_counter() - started
         cpu_seconds += time.process_time() - cpu_started
@@ -133,14 +129,7 @@ def train_language_model(
                 forward, validation_windows, options.eval_batches, options.batch_size, options.seed, mixed_precision
             )
             record.update({"val_loss": validation_loss, "val_perplexity": perplexity(validation_loss)})
-        state.history.append(record)
-        if progress:
-            _print_record(record, options.max_steps)
-        if log_path is not None:
-            with open(log_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps(record) + "\n")
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, state.checkpoint())
+        end_round(state, record, report=report, log_path=log_path, checkpoint_path=checkpoint_path)
         running_loss.zero_()
         steps, seconds, cpu_seconds = 0, 0.0, 0.0
     return state
@@ -173,15 +162,3 @@ def bf16_is_fast(device: torch.device) -> bool:
     if device.type != "cpu":
         return True
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def _print_record(record: dict, max_steps: int) -> None:
-    validation = ""
-    if "val_loss" in record:
-        validation = f"  val loss {record['val_loss']:.4f}  perplexity {record['val_perplexity']:.2f}"
-    print(
-        f"step {record['step']}/{max_steps}  train loss {record['train_loss']:.4f}{validation}  "
-        f"lr {record['lr']:.2e}  {record['tokens_per_second']:,.0f} tokens/s",
-        file=sys.stderr,
-        flush=True,
-    )

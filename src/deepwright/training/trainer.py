@@ -1,21 +1,18 @@
-"""The training loop: one readable function over a `TrainState`, which is also exactly what is checkpointed.
+"""The epoch loop: one readable function over a `TrainState`, which is also exactly what is checkpointed.
 
 `fit` knows tensors, a loss function and a validation function; it knows nothing of columns or files.
-Mixed precision (bf16 autocast), gradient accumulation and gradient clipping are options of the same loop.
+Mixed precision (bf16 autocast), gradient accumulation and gradient clipping are options of the same loop; the
+optimizer step and the end of an epoch (log line, checkpoint) are `loop`'s, shared with the language model's
+step loop.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
 import math
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -24,71 +21,16 @@ from deepwright.config import TrainerConfig
 from deepwright.data.batches import TensorTable, batch_bounds, iterate_batches, num_rows
 from deepwright.errors import ConfigError
 from deepwright.evaluation.metrics import lower_is_better
-from deepwright.evaluation.report import distinct_metrics
-from deepwright.training.checkpoint import save_checkpoint
+from deepwright.training.loop import OptimizerStep, autocast, end_round
 from deepwright.training.optim import build_optimizer, build_schedule
+from deepwright.training.progress import EpochProgress
+from deepwright.training.state import TrainState
 
 __all__ = ["TrainState", "autocast", "check_options", "create_state", "fit"]
 
 LossFunction = Callable[[dict[str, torch.Tensor], TensorTable], torch.Tensor]
 # (model, table) → flat metrics such as {"loss": 0.31, "accuracy": 0.9}; fit prefixes them with "val_".
 ValidateFunction = Callable[[nn.Module, TensorTable], dict[str, float]]
-
-
-@dataclass
-class TrainState:
-    """Everything a run needs to continue where it stopped."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: Any  # a per-step LambdaLR, a per-epoch ReduceLROnPlateau, or None for a constant rate
-    generator: torch.Generator
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
-    best_score: float | None = None
-    best_epoch: int = 0
-    stale_epochs: int = 0
-    best_weights: dict[str, torch.Tensor] | None = None
-    stopped_early: bool = False
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def checkpoint(self) -> dict[str, Any]:
-        """The state as plain data for `save_checkpoint`. The history is left out (it grows each epoch, and the
-        run's log.jsonl holds it); `restore` takes it back from there."""
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "stale_epochs": self.stale_epochs,
-            "best_weights": self.best_weights,
-            "stopped_early": self.stopped_early,
-        }
-
-    def restore(self, checkpoint: dict[str, Any], history: list[dict[str, float]]) -> None:
-        """Continue from what `checkpoint` returned, with the epochs logged before it (`history`)."""
-        self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        if self.schedule is not None:
-            self.schedule.load_state_dict(checkpoint["schedule"])
-        self.generator.set_state(checkpoint["generator"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        for name in (
-            "epoch",
-            "step",
-            "best_score",
-            "best_epoch",
-            "stale_epochs",
-            "best_weights",
-            "stopped_early",
-        ):
-            setattr(self, name, checkpoint[name])
-        self.history = [record for record in history if record["step"] <= self.step]
 
 
 def create_state(model: nn.Module, options: TrainerConfig, num_train_rows: int) -> TrainState:
@@ -131,8 +73,9 @@ def fit(
     watched, minimize = _minimize(options)
     device = next(model.parameters()).device
     mixed_precision = autocast(options.precision, device)
-    reporter = _Reporter(options.epochs, num_rows(train), enabled=progress)
+    reporter = EpochProgress(options.epochs, num_rows(train), enabled=progress)
     accumulation = options.gradient_accumulation
+    optimizer_step = OptimizerStep(state, accumulation=accumulation, gradient_clip=options.gradient_clip)
     with reporter:
         while state.epoch < options.epochs and not state.stopped_early:
             model.train()
@@ -144,19 +87,12 @@ def fit(
             for index, batch in enumerate(batches):
                 with mixed_precision:
                     loss = loss_fn(model(batch), batch)
-                (loss / accumulation if accumulation > 1 else loss).backward()
                 rows = num_rows(batch)
-                if (index + 1) % accumulation == 0 or seen + rows == num_rows(train):
-                    if options.gradient_clip is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), options.gradient_clip)
-                    state.optimizer.step()
-                    if state.schedule is not None and not plateau:
-                        state.schedule.step()
-                    state.optimizer.zero_grad(set_to_none=True)
-                    state.step += 1
+                last = (index + 1) % accumulation == 0 or seen + rows == num_rows(train)
+                optimizer_step.backward(loss, step=last)
                 running_loss += loss.detach() * rows
                 seen += rows
-                reporter.advance(rows, running_loss, seen)
+                reporter.advance(running_loss, seen)
             seconds = time.perf_counter() - started
             state.epoch += 1
             record = {
@@ -173,13 +109,7 @@ def fit(
                 state.schedule.step(record[watched])
             if stopping is not None:
                 _early_stopping_step(state, record[watched], minimize, stopping.min_delta, stopping.patience)
-            state.history.append(record)
-            reporter.end_epoch(record)
-            if log_path is not None:
-                with open(log_path, "a", encoding="utf-8") as log:
-                    log.write(json.dumps(record) + "\n")
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, state.checkpoint())
+            end_round(state, record, report=reporter.end_epoch, log_path=log_path, checkpoint_path=checkpoint_path)
     if stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return state
@@ -232,93 +162,4 @@ def _check_metric_name(metric: str, model: nn.Module, validation: TensorTable, v
         raise ConfigError(
             f"trainer.early_stopping.metric: {metric!r} is not computed for this model; choose one of "
             + ", ".join(available)
-        )
-
-
-def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The context that runs a forward pass at `precision`: bf16 autocast, or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-class _Reporter:
-    """A rich progress bar on a terminal (loss and samples/s, redrawn at most 5 times a second), else one line
-    per epoch; nothing when disabled."""
-
-    def __init__(self, epochs: int, rows_per_epoch: int, *, enabled: bool) -> None:
-        self.enabled = enabled
-        self.epochs = epochs
-        self.rows_per_epoch = rows_per_epoch
-        self.interactive = enabled and sys.stderr.isatty()
-        self._progress = None
-        self._task = None
-        self._next_draw = 0.0
-        self._next_line = 0.0
-        self._epoch_started = 0.0
-
-    def __enter__(self) -> _Reporter:
-        if self.interactive:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[metric]}"),
-                TextColumn("{task.fields[speed]} samples/s"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc_info)
-
-    def start_epoch(self, epoch: int) -> None:
-        self._epoch_started = time.perf_counter()
-        self._next_draw = self._epoch_started + 0.2
-        if self._progress is not None:
-            self._task = self._progress.add_task(
-                "train",
-                total=self.rows_per_epoch,
-                epoch=epoch,
-                epochs=self.epochs,
-                loss="…",
-                metric="",
-                speed="…",
-            )
-
-    def advance(self, rows: int, running_loss: torch.Tensor, seen: int) -> None:
-        if self._progress is None:
-            return
-        now = time.perf_counter()
-        if now < self._next_draw and seen < self.rows_per_epoch:
-            return
-        self._next_draw = now + 0.2
-        speed = seen / max(now - self._epoch_started, 1e-9)
-        self._progress.update(
-            self._task, completed=seen, loss=f"{float(running_loss) / seen:.4f}", speed=f"{speed:,.0f}"
-        )
-
-    def end_epoch(self, record: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        metric = "  ".join(f"{key} {record[key]:.4f}" for key in distinct_metrics(record)[:3])
-        if self._progress is not None:
-            self._progress.update(self._task, metric=metric, loss=f"{record['train_loss']:.4f}")
-            return
-        now = time.perf_counter()
-        if record["epoch"] not in (1, self.epochs) and now < self._next_line:
-            return  # without a terminal, print about one line a second
-        self._next_line = now + 1.0
-        print(
-            f"epoch {record['epoch']}/{self.epochs}  loss {record['train_loss']:.4f}  {metric}  "
-            f"{record['samples_per_second']:,.0f} samples/s",
-            file=sys.stderr,
         )
