@@ -29,7 +29,7 @@ def frame() -> pd.DataFrame:
 @pytest.fixture
 def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip matplotlib in runs whose plots a test does not look at (they cost about a second each)."""
-    monkeypatch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of standard output left early (`deepwright init --schema | head`)
+        _silence_stdout()
+        return 1
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit does not fail on the closed pipe again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *where: Any, **details: Any) -> None:
@@ -208,7 +219,8 @@ def _init(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from deepwright.api import Pipeline, read_run_json
+    from deepwright.api import Pipeline
+    from deepwright.runs import read_run_json
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -224,14 +236,14 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     import deepwright
-    from deepwright.api import _write_plots
     from deepwright.evaluation.report import format_metrics_table, write_json
+    from deepwright.evaluation.run_plots import write_run_plots
 
     pipeline = deepwright.load(args.model)
     metrics = {"data": pipeline.evaluate(args.data)}
     output = Path(args.output)
     write_json(output / "metrics.json", metrics)
-    plots = _write_plots(output, [], metrics)
+    plots = write_run_plots(output, [], metrics)
     print(format_metrics_table(metrics, pipeline.output_types()))
     print(f"\nwrote {output / 'metrics.json'}" + "".join(f", {plot}" for plot in plots))
 
@@ -412,10 +424,9 @@ def _quickstart(args: argparse.Namespace) -> None:
 
 
 def _print_result(pipeline: Any, result: Any) -> None:
-    from deepwright.api import _summary_lines
     from deepwright.evaluation.report import format_metrics_table
 
-    for line in _summary_lines(result):
+    for line in result.summary_lines():
         print(line)
     if result.metrics:
         print(format_metrics_table(result.metrics, pipeline.output_types()))

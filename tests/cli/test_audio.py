@@ -61,7 +61,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("audio_bundle")
     config = quick(infer_config(read_table(FSDD / "manifest.csv"), "digit").config)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
+        patch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
         result = dp.Pipeline.from_config(config).fit(
             FSDD / "manifest.csv", output_dir=folder / "runs", run_name="fsdd", progress=False
         )

@@ -46,8 +46,8 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A one-epoch digits model's bundle (no plots); tests must not modify it."""
     folder = tmp_path_factory.mktemp("image_bundle")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
-        patch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+        patch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
+        patch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
         result = dp.Pipeline.from_config(image_config(epochs=1)).fit(
             DIGITS, output_dir=folder / "runs", run_name="digits", progress=False
         )
@@ -215,7 +215,7 @@ def test_an_empty_image_cell(cli: CLI, project: Path) -> None:
 
 @pytest.mark.usefixtures("no_plots")
 def test_empty_image_cells_can_drop_their_rows(cli: CLI, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
     write_config(
         project,
         image_config(
@@ -270,7 +270,7 @@ def test_grey_colour_and_sizes_mixed_train_with_the_documented_conversion(
 ) -> None:
     """Grey and colour → 3 channels (any colour training image makes RGB); sizes → the most common training
     size."""
-    monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
     for label in ("cat", "dog"):
         for index in range(10):  # 6 of each class train: at least one is colour, most are 8×8
             size = (8, 8) if index < 7 else (10 + index, 6)

@@ -1,5 +1,5 @@
 """A few bad inputs through the real `deepwright` process, one per kind of user error (data, config, bundle):
-exit status 2, a short 'error:' message, no traceback, nothing written. tests/test_cli.py covers every case
+exit status 2, a short 'error:' message, no traceback, nothing written. tests/cli/test_table.py covers every case
 in-process."""
 
 from __future__ import annotations

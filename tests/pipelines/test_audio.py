@@ -31,7 +31,7 @@ def tone_run(tones: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A model trained once on the tones (12 epochs of batch 4); tests must not modify it."""
     pipeline = dp.Pipeline.from_config(audio_config(epochs=12, batch_size=4))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
+        patch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
         result = pipeline.fit(tones, output_dir=tmp_path_factory.mktemp("out") / "runs", progress=False)
     return Trained(pipeline, result, tones)
 

@@ -42,8 +42,8 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 @pytest.fixture
 def no_image_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip matplotlib (learning curves, confusion matrix, misclassified grid) in runs whose plots do not matter."""
-    monkeypatch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
-    monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
 
 
 def b64(path: Path) -> str:
@@ -195,8 +195,8 @@ def test_a_second_run_reuses_the_cache(digits_run: Trained, monkeypatch: pytest.
         raise AssertionError("decoded the images again instead of reading the cache")
 
     monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
-    monkeypatch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
-    monkeypatch.setattr("deepwright.api._write_misclassified", lambda *args: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
     result = dp.Pipeline.from_config(image_config(epochs=4)).fit(
         DIGITS, output_dir=output, run_name="again", progress=False
     )
@@ -376,7 +376,7 @@ def test_an_image_beside_number_and_category_columns_trains_saves_loads_and_pred
 
 
 def test_init_and_train_accept_a_class_folder_tree(cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("deepwright.api._write_plots", lambda run_dir, history, metrics: [])
+    monkeypatch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
     copy_digits(tmp_path / "digits")
     completed = cli("init", "--data", "digits", "-o", "config.yaml", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr

@@ -17,7 +17,7 @@ import pandas as pd
 
 from deepwright.errors import DataError
 
-__all__ = ["SUPPORTED_SUFFIXES", "Table", "atomic_path", "read_class_folders", "read_table"]
+__all__ = ["SUPPORTED_SUFFIXES", "Table", "atomic_path", "read_class_folders", "read_table", "safe_name"]
 
 SUPPORTED_SUFFIXES = {
     ".csv": "csv",
@@ -187,3 +187,20 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(temporary_path, target)
     finally:
         temporary_path.unlink(missing_ok=True)
+
+
+_DATA_SUFFIXES = (".gz", ".bz2", ".zst", ".csv", ".tsv", ".tab", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+
+
+def safe_name(source: str) -> str:
+    """A file or folder name from a data path or a run name: its last part, without data suffixes, with
+    anything but letters, digits, '-', '_' and inner dots replaced, so it cannot leave its folder.
+
+    >>> safe_name("data/titanic.csv"), safe_name("../escaped"), safe_name("exp/one")
+    ('titanic', 'escaped', 'one')
+    """
+    name = Path(str(source).replace("\\", "/")).name
+    for suffix in _DATA_SUFFIXES:
+        name = name.removesuffix(suffix)
+    name = "".join(character if character.isalnum() or character in "-_." else "_" for character in name)
+    return name.strip(".") or "run"

@@ -1,0 +1,146 @@
+"""What the kinds trained by epochs over rows of tensors share (tables/ECD and forecasts): read → prepare (clean
+and split, or order and window a series) → fit the preprocessing on the training rows → tensors → model → the
+epoch loop → metrics on validation and test → plots, bundle, `metrics.json` and `report.md`.
+
+A subclass says how its rows are prepared, which features and predictor it has, and which plots it adds.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from deepwright.data.io import read_table, safe_name
+from deepwright.data.split import SPLIT_NAMES
+from deepwright.kinds.base import FitRequest, save_bundle
+from deepwright.runs import TrainResult, new_run_dir, read_run_json, write_run_report, write_run_start
+
+__all__ = ["RowModelKind"]
+
+
+class RowModelKind:
+    """The epoch-trained fit, shared by the table and forecast kinds; subclasses fill in the hooks below."""
+
+    name: ClassVar[str]
+    can_generate: ClassVar[bool] = False
+
+    def prepare(self, config: Any, table: Any) -> Any:
+        """The prepared rows of `table`: `.split` (rows per split, `sizes()`, `method`), `.cleaning`, and
+        `.columns(features, split)` / `.tensors(features, split, source)`."""
+        raise NotImplementedError
+
+    def features(self, config: Any, cache_dir: Path) -> Any:
+        """The (unfitted) preprocessing of `config`'s columns."""
+        raise NotImplementedError
+
+    def new_predictor(self, config: Any, features: Any, model: Any) -> Any:
+        """The predictor of a freshly trained model."""
+        raise NotImplementedError
+
+    def extra_plots(self, run_dir: Path, features: Any, model: Any, test: dict, batch_size: int) -> list[Path]:
+        """Plots beyond the learning curves and confusion matrices, drawn from the test split (none by default)."""
+        return []
+
+    def output_types(self, config: Any) -> dict[str, str]:
+        """{output name → feature type}."""
+        return {feature.name: feature.type for feature in config.output_features}
+
+    def fit(self, config: Any, data: Any, request: FitRequest) -> tuple[Any, TrainResult]:
+        """Train on `data` by epochs and write the run directory (see the module docstring)."""
+        import torch
+
+        from deepwright.data.batches import to_device
+        from deepwright.evaluation.plots import preload_plotting
+        from deepwright.evaluation.report import write_json
+        from deepwright.evaluation.run_plots import write_run_plots
+        from deepwright.training.device import training_device
+        from deepwright.training.threads import training_threads
+        from deepwright.training.loop import resume_state
+        from deepwright.training.trainer import check_options, create_state, fit
+
+        started = time.perf_counter()
+        preload_plotting()
+        options = config.trainer
+        table = read_table(data)
+        prepared = self.prepare(config, table)
+        features = self.features(config, request.output_dir / ".cache")
+        run_dir = request.resume_from
+        if run_dir is not None:
+            features.load_state(read_run_json(run_dir, "preprocessing.json"))
+        else:
+            columns, row_numbers = prepared.columns(features, "train")
+            features.fit(columns, row_numbers=row_numbers, source=table.source)
+        tables = {name: prepared.tensors(features, name, table.source) for name in SPLIT_NAMES}
+        torch.manual_seed(options.seed)
+        model = features.build_model()
+        torch.set_num_threads(training_threads(model, options.batch_size, options.threads))
+        device = training_device(options.device)
+        model.to(device)
+        tables = {name: to_device(split, device) for name, split in tables.items()}
+        state = create_state(model, options, len(prepared.split.train))
+
+        def validate(model: Any, split: dict) -> dict[str, float]:
+            return flat_metrics(features, model, split, options.eval_batch_size)
+
+        check_options(state, tables["validation"] or None, options, validate)  # before anything is written
+        if run_dir is None:
+            run_dir = new_run_dir(request.output_dir, safe_name(request.run_name or config.name or table.source))
+            request.made.append(run_dir)
+            split = {"method": prepared.split.method, **prepared.split.sizes()}
+            facts = {"cleaning": prepared.cleaning.to_dict(), "split": split}
+            write_run_start(run_dir, config, features.state(), table.source, facts)
+        else:
+            resume_state(state, run_dir / "checkpoints" / "last.pt", run_dir / "log.jsonl")
+        fit(
+            state,
+            tables["train"],
+            tables["validation"] or None,
+            options=options,
+            loss_fn=features.loss,
+            validate=validate,
+            log_path=run_dir / "log.jsonl",
+            checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
+            progress=request.progress,
+        )
+        model.to("cpu")
+        predictor = self.new_predictor(config, features, model)
+        metrics = {
+            name: _metrics(features, model, tables[name], options.eval_batch_size)
+            for name in ("validation", "test")
+            if len(getattr(prepared.split, name))
+        }
+        predictor.metrics = metrics
+        plots = write_run_plots(run_dir, state.history, metrics)
+        if tables["test"]:
+            plots += self.extra_plots(run_dir, features, model, tables["test"], options.eval_batch_size)
+        bundle_dir = save_bundle(config, predictor, run_dir / "model", plots=plots)
+        write_json(run_dir / "metrics.json", metrics)
+        result = TrainResult(
+            source=table.source,
+            run_dir=run_dir,
+            bundle_dir=bundle_dir,
+            metrics=metrics,
+            history=state.history,
+            cleaning=prepared.cleaning,
+            split_sizes=prepared.split.sizes(),
+            best_epoch=state.best_epoch if options.early_stopping else None,
+            stopped_early=state.stopped_early,
+            seconds=time.perf_counter() - started,
+            plots=plots,
+        )
+        write_run_report(result, self.output_types(config), title="deepwright run")
+        return predictor, result
+
+
+def _metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, Any]:
+    from deepwright.models.ecd import predict_logits
+
+    return features.metrics(predict_logits(model, table, batch_size), table)
+
+
+def flat_metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, float]:
+    """The metrics of `model` on `table` under the flat names the trainer logs and stops on."""
+    from deepwright.evaluation.report import flatten_metrics
+
+    return flatten_metrics(_metrics(features, model, table, batch_size))
