@@ -76,9 +76,9 @@ def train_language_model(
     *,
     options: LanguageModelTrainerConfig,
     block_size: int,
+    progress: bool = True,
     log_path: Path | None = None,
     checkpoint_path: Path | None = None,
-    progress: bool = True,
 ) -> TrainState:
     """Train `state.model` from `state.step` to `options.max_steps` and return the state (see the module
     docstring). `train_ids` and `validation_ids` are 1-D token tensors on the model's device."""
