@@ -138,6 +138,21 @@ def test_init_schema(tmp_path: Path) -> None:
     assert "input_features" in json.loads(completed.stdout)["properties"]
 
 
+def test_init_schema_into_a_pipe_closed_early_ends_without_a_traceback(tmp_path: Path) -> None:
+    """`deepwright init --schema | head -c 100`: the reader leaves after 100 bytes of a 70 kB schema."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepwright", "init", "--schema"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.read(100).startswith(b"{")
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
 def test_train_writes_a_run_directory(flow: Flow) -> None:
     assert flow.train.returncode == 0, flow.train.stderr
     assert flow.train.stderr == ""  # --quiet
