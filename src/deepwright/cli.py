@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="deepwright",
         description="Take a deep-learning model from raw data to a served bundle.",
     )
-    from deepwright import __version__
+    from deepwright.version import __version__
 
     parser.add_argument("--version", action="version", version=f"deepwright {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
