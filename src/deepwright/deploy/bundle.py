@@ -8,7 +8,8 @@
     manifest.json        sha256 and size of each file above, and the library versions that wrote them
 
 The directory is written under a temporary name and renamed into place; reading verifies every file against
-the manifest first, so a truncated or edited bundle is refused with a `BundleError` naming the file.
+the manifest first, so a truncated or edited bundle is refused with a `BundleError` naming the file, and a
+bundle of another kind than the loader reads (`model_type`) with a `BundleError` naming the loader to use.
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ from typing import Any
 
 from deepwright.errors import BundleError
 
-__all__ = ["BUNDLE_FORMAT", "Bundle", "read_bundle", "write_bundle"]
+__all__ = ["BUNDLE_FORMAT", "LOADERS", "Bundle", "check_model_type", "read_bundle", "write_bundle"]
 
 BUNDLE_FORMAT = "deepwright-bundle"
 _FORMAT_VERSION = 1
 _REQUIRED = ("config.json", "preprocessing.json", "weights.safetensors", "metrics.json")
+LOADERS = {  # what loads a bundle of each model_type
+    "ecd": "Predictor.from_bundle",
+    "forecast": "Forecaster.from_bundle",
+    "lm": "TextGenerator.from_bundle",
+}
 
 
 @dataclass
@@ -113,8 +119,9 @@ def write_bundle(
     return path
 
 
-def read_bundle(path: str | Path) -> Bundle:
-    """Read and verify the bundle at `path`: every file present and matching its sha256 in the manifest."""
+def read_bundle(path: str | Path, *, model_type: str | None = None) -> Bundle:
+    """Read and verify the bundle at `path`: every file present and matching its sha256 in the manifest; with
+    `model_type`, a bundle of that model_type (else a `BundleError` naming the loader of the bundle's kind)."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path}: no bundle here; give the model directory written by 'deepwright train'")
@@ -132,13 +139,32 @@ def read_bundle(path: str | Path) -> Bundle:
             raise BundleError(f"{file}: missing from the bundle; save the bundle again")
         if _sha256(file) != entry.get("sha256"):
             raise BundleError(f"{file}: changed since the bundle was saved (sha256 mismatch); save the bundle again")
-    return Bundle(
+    bundle = Bundle(
         path=path,
         config=_read_json(path, "config.json"),
         preprocessing=_read_json(path, "preprocessing.json"),
         metrics=_read_json(path, "metrics.json"),
         manifest=manifest,
     )
+    if model_type is not None:
+        check_model_type(bundle, model_type)
+    return bundle
+
+
+def check_model_type(bundle: Bundle, expected: str) -> None:
+    """Refuse (`BundleError`) a bundle whose config's model_type is not `expected`, naming the loader to use.
+
+    >>> check_model_type(Bundle(Path("poem"), {"model_type": "lm"}, {}, {}, {}), "ecd")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    deepwright.errors.BundleError: poem: a bundle of model_type 'lm', not 'ecd'; load it with ...
+    """
+    actual = bundle.config.get("model_type", "ecd")
+    if actual == expected:
+        return
+    loader = LOADERS.get(actual)
+    advice = f"load it with {loader} (or deepwright.load, which reads every kind)" if loader else "upgrade deepwright"
+    raise BundleError(f"{bundle.path}: a bundle of model_type {actual!r}, not {expected!r}; {advice}")
 
 
 def _read_json(path: Path, name: str) -> Any:
@@ -163,7 +189,7 @@ def _versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from deepwright import __version__
+    from deepwright.version import __version__
 
     return {
         "deepwright": __version__,

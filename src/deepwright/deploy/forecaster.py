@@ -22,6 +22,7 @@ from deepwright.data.clean import missing_mask
 from deepwright.data.io import read_table
 from deepwright.data.timeindex import index_times
 from deepwright.data.windows import forecast_positions
+from deepwright.deploy.bundle import Bundle, read_bundle
 from deepwright.errors import DataError
 from deepwright.features.forecast import ForecastFeatures
 from deepwright.models.ecd import predict_logits
@@ -30,13 +31,18 @@ __all__ = ["Forecaster"]
 
 
 class Forecaster:
-    """A fitted forecast: its step features and model in evaluation mode.
+    """A fitted forecast: its step features and model in evaluation mode. It reads a history, not rows, so the
+    server neither predicts nor generates with it (see `deepwright.deploy.served.ServedModel`).
 
     >>> forecaster = Forecaster.from_bundle("runs/airline/model")  # doctest: +SKIP
     >>> forecaster.predict("airline-passengers.csv")  # doctest: +SKIP
            Month  Passengers_prediction
     0 1961-01-01             446.1
     """
+
+    can_predict = False  # a forecast reads a whole history; the server's /predict answers row by row
+    can_generate = False
+    runtime_name = "torch"
 
     def __init__(
         self,
@@ -45,23 +51,24 @@ class Forecaster:
         model: torch.nn.Module,
         metrics: dict | None = None,
         *,
-        bundle: Any = None,
+        bundle: Bundle | None = None,
     ) -> None:
         self.config = config
         self.features = features
         self.model = model.eval()
         self.metrics = metrics or {}
-        self.bundle = bundle
+        self.bundle = bundle  # the bundle it was loaded from, if any
+
+    @property
+    def model_type(self) -> str:
+        """The config's model_type: `forecast`."""
+        return self.config.model_type
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> Forecaster:
         """Load and verify a forecast bundle written by `deepwright train` or `Pipeline.save`."""
-        from deepwright.deploy.bundle import read_bundle
-
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, model_type="forecast")
         config = load_config(bundle.config)
-        if not isinstance(config, ForecastConfig):
-            raise DataError("not a forecast bundle (model_type is not forecast)", source=str(path))
         features = ForecastFeatures(config)
         features.load_state(bundle.preprocessing)
         model = features.build_model()

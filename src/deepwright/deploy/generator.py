@@ -22,6 +22,7 @@ import torch
 from pydantic import ValidationError
 
 from deepwright.config import GenerationConfig, GPTConfig, LanguageModelConfig, load_config
+from deepwright.deploy.bundle import Bundle, read_bundle
 from deepwright.errors import BundleError, ConfigError, DataError
 from deepwright.features.tokenization import PAD_ID, UNKNOWN_ID, decode, encode_corpus, tokenizer_from_json
 from deepwright.models.gpt import GPT
@@ -48,25 +49,38 @@ def build_language_model(options: GPTConfig, vocabulary_size: int) -> GPT:
 
 
 class TextGenerator:
-    """A trained language model and its tokenizer, ready to continue prompts (see the module docstring)."""
+    """A trained language model and its tokenizer, ready to continue prompts (see the module docstring): served by
+    `/generate` (see `deepwright.deploy.served.ServedModel`)."""
 
-    can_generate = True  # what a server checks before offering generation
+    can_predict = False
+    can_generate = True  # a prompt in, text out
+    runtime_name = "torch"
 
-    def __init__(self, config: LanguageModelConfig, tokenizer: Any, model: GPT, metrics: dict | None = None) -> None:
+    def __init__(
+        self,
+        config: LanguageModelConfig,
+        tokenizer: Any,
+        model: GPT,
+        metrics: dict | None = None,
+        *,
+        bundle: Bundle | None = None,
+    ) -> None:
         self.config = config
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.metrics = metrics or {}
+        self.bundle = bundle  # the bundle it was loaded from, if any
+
+    @property
+    def model_type(self) -> str:
+        """The config's model_type: `lm`."""
+        return self.config.model_type
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> TextGenerator:
         """Load and verify a language-model bundle written by `deepwright train` or `Pipeline.save`."""
-        from deepwright.deploy.bundle import read_bundle
-
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, model_type="lm")
         config = load_config(bundle.config)
-        if not isinstance(config, LanguageModelConfig):
-            raise BundleError(f"{bundle.path}: not a language model (model_type {config.model_type!r}); use predict")
         try:
             tokenizer = tokenizer_from_json(bundle.preprocessing["tokenizer"])
             vocabulary_size = int(bundle.preprocessing["vocabulary_size"])
@@ -74,7 +88,7 @@ class TextGenerator:
             raise BundleError(f"{bundle.path / 'preprocessing.json'}: no usable tokenizer ({error})") from None
         model = build_language_model(config.model, vocabulary_size)
         bundle.load_weights(model)
-        return cls(config, tokenizer, model, bundle.metrics)
+        return cls(config, tokenizer, model, bundle.metrics, bundle=bundle)
 
     def preprocessing_state(self) -> dict[str, Any]:
         """What the bundle's preprocessing.json holds: the tokenizer as JSON and its vocabulary size."""

@@ -1,10 +1,11 @@
-"""ONNX: the tensor part of a model (encoders → combiner → heads) as an ONNX graph, and ONNX Runtime to run it.
+"""ONNX export: the tensor part of a model (encoders → combiner → heads) as an ONNX graph, checked and compared.
 
 Preprocessing and postprocessing stay in Python, the `Predictor`'s own, so a model served through ONNX Runtime
-answers as the PyTorch one does. The graph takes the arrays `FeatureSet.transform_inputs` makes (named after the
-model's input keys: `__passthrough__` for the stacked numbers, then the other inputs' names) and returns one
-logits tensor per output, named after the output. The batch axis is dynamic, and so is any other axis the model
-leaves free (the token axis of a text input).
+(`deepwright.deploy.runtimes.OnnxRuntime`, set up by `onnx_runtime`) answers as the PyTorch one does. The graph
+takes the arrays `FeatureSet.transform_inputs` makes (named after the model's input keys: `__passthrough__` for
+the stacked numbers, then the other inputs' names) and returns one logits tensor per output, named after the
+output. The batch axis is dynamic, and so is any other axis the model leaves free (the token axis of a text
+input).
 
 Export goes through `torch.onnx.export` (the `torch.export`-based exporter), then `onnx.checker`, then a parity
 check against PyTorch on the same inputs. The graph records the sha256 of the weights it came from, so a
@@ -24,20 +25,48 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from deepwright.deploy.runtimes import OnnxRuntime, TorchRuntime, take_rows
 from deepwright.errors import BundleError, DeployError
 
-__all__ = ["PARITY_TOLERANCE", "OnnxExport", "OnnxRuntime", "export_onnx", "weights_digest"]
+if TYPE_CHECKING:
+    from deepwright.deploy.bundle import Bundle
+
+__all__ = [
+    "PARITY_TOLERANCE",
+    "WEIGHTS_KEY",
+    "Exportable",
+    "OnnxExport",
+    "check_graph",
+    "export_onnx",
+    "onnx_runtime",
+    "weights_digest",
+]
 
 PARITY_TOLERANCE = 1e-4  # the largest |ONNX − PyTorch| logit difference an export may show
 WEIGHTS_KEY = "deepwright.weights_sha256"
 _TRACE_ROWS = 3  # rows of the example batch (at least 2, so that the batch axis stays free)
 _PARITY_ROWS = 256  # rows compared at most
+
+
+class Exportable(Protocol):
+    """What an export needs of a predictor (`deepwright.deploy.predictor.Predictor` is one)."""
+
+    config: Any  # the resolved config (its trainer's eval_batch_size batches the parity check)
+    features: Any  # the fitted feature set: its inputs' example row and `transform_inputs`
+    model: nn.Module
+    bundle: Bundle | None  # the bundle it was loaded from (its weights' digest goes into the graph)
+
+    def record_columns(self, rows: list[dict]) -> tuple[Any, np.ndarray, str]:
+        """The input columns of row dicts, with their row numbers and source."""
+
+    def table_columns(self, table: Any) -> tuple[Any, np.ndarray, str]:
+        """The input columns of a `Table`, with their row numbers and source."""
 
 
 @dataclass
@@ -57,7 +86,7 @@ class OnnxExport:
         return len(self.model)
 
 
-def export_onnx(predictor: Any, path: str | Path | None = None, *, rows: Any = None) -> OnnxExport:
+def export_onnx(predictor: Exportable, path: str | Path | None = None, *, rows: Any = None) -> OnnxExport:
     """Export the tensor part of `predictor` to ONNX, check it, compare it with PyTorch, and write it to `path`.
 
     `rows` (a list of row dicts, a DataFrame or a `Table`) are the inputs traced and compared; by default, the
@@ -70,7 +99,7 @@ def export_onnx(predictor: Any, path: str | Path | None = None, *, rows: Any = N
     model = predictor.model.eval()
     flat = _Positional(model)
     total = len(next(iter(arrays.values())))
-    trace = {name: _rows(column, np.arange(_TRACE_ROWS) % total) for name, column in arrays.items()}
+    trace = {name: take_rows(column, np.arange(_TRACE_ROWS) % total) for name, column in arrays.items()}
     inputs = tuple(torch.from_numpy(trace[name]) for name in flat.input_names)
     names = (flat.input_names, flat.output_names)
     try:
@@ -86,7 +115,7 @@ def export_onnx(predictor: Any, path: str | Path | None = None, *, rows: Any = N
         onnx.helper.set_model_props(proto, {WEIGHTS_KEY: digest})
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
-    compared = {name: _rows(column, np.arange(min(total, _PARITY_ROWS))) for name, column in arrays.items()}
+    compared = {name: take_rows(column, np.arange(min(total, _PARITY_ROWS))) for name, column in arrays.items()}
     difference = _max_difference(predictor, data, compared)
     if not difference <= PARITY_TOLERANCE:
         raise DeployError(
@@ -104,75 +133,25 @@ def export_onnx(predictor: Any, path: str | Path | None = None, *, rows: Any = N
     return OnnxExport(data, written, difference, rows_compared, list(flat.input_names), list(flat.output_names))
 
 
-def weights_digest(predictor: Any) -> str | None:
+def weights_digest(predictor: Exportable) -> str | None:
     """The sha256 of the weights file of the bundle `predictor` was loaded from (None for an unsaved model)."""
-    bundle = getattr(predictor, "bundle", None)
-    if bundle is None:
+    if predictor.bundle is None:
         return None
-    return bundle.manifest["files"]["weights.safetensors"]["sha256"]
+    return predictor.bundle.manifest["files"]["weights.safetensors"]["sha256"]
 
 
-class OnnxRuntime:
-    """The tensor part run by ONNX Runtime: model input arrays → logits per output, in batches.
-
-    Threads follow torch's setting, and idle worker threads sleep rather than spin, which suits a server that
-    shares its cores.
-    """
-
-    name = "onnx"
-
-    def __init__(self, model: bytes | str | Path, *, batch_size: int = 1024, threads: int | None = None) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        source = model if isinstance(model, bytes) else str(model)
-        self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        self.inputs = {entry.name: _NUMPY_TYPES.get(entry.type) for entry in self.session.get_inputs()}
-        self.fixed_shapes = {entry.name: entry.shape[1:] for entry in self.session.get_inputs()}  # int: fixed size
-        self.output_names = [entry.name for entry in self.session.get_outputs()]
-        self.batch_size = batch_size
-
-    @classmethod
-    def for_predictor(cls, predictor: Any, path: str | Path | None = None) -> OnnxRuntime:
-        """The runtime for `predictor`: the graph at `path`, else its bundle's `model.onnx`, else one exported
-        now (in memory). A graph exported from other weights is refused with a `BundleError`."""
-        bundle = getattr(predictor, "bundle", None)
-        if path is None and bundle is not None and (bundle.path / "model.onnx").is_file():
-            path = bundle.path / "model.onnx"
-        batch_size = predictor.config.trainer.eval_batch_size
-        if path is None:
-            return cls(export_onnx(predictor).model, batch_size=batch_size)
-        path = Path(path)
-        check_graph(path, weights_digest(predictor), predictor.model.input_names)
-        return cls(path, batch_size=batch_size)
-
-    def __call__(self, arrays: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Logits of every output for the rows of `arrays` (numpy arrays or lazy columns)."""
-        total = len(next(iter(arrays.values())))
-        pieces: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
-        for start in range(0, max(total, 1), self.batch_size):
-            positions = np.arange(start, min(start + self.batch_size, total))
-            feed = {name: _rows(arrays[name], positions, self.inputs[name]) for name in self.inputs}
-            self._check_shapes(feed)
-            for name, values in zip(self.output_names, self.session.run(self.output_names, feed)):
-                pieces[name].append(values)
-        return {name: torch.from_numpy(np.concatenate(parts)) for name, parts in pieces.items()}
-
-    def _check_shapes(self, feed: dict[str, np.ndarray]) -> None:
-        """A `DeployError` when an array does not fit an axis the graph fixed (ONNX Runtime would fail obscurely)."""
-        for name, array in feed.items():
-            expected = self.fixed_shapes[name]
-            if array.ndim != len(expected) + 1 or any(
-                isinstance(size, int) and size != actual for size, actual in zip(expected, array.shape[1:])
-            ):
-                raise DeployError(
-                    f"the ONNX graph takes input {name!r} as (batch, {', '.join(map(str, expected))}), these rows "
-                    f"give {array.shape[1:]}; serve this model with --runtime torch"
-                )
+def onnx_runtime(predictor: Exportable, path: str | Path | None = None) -> OnnxRuntime:
+    """The ONNX runtime for `predictor`: the graph at `path`, else its bundle's `model.onnx`, else one exported
+    now (in memory). A graph exported from other weights is refused with a `BundleError`."""
+    bundle = predictor.bundle
+    if path is None and bundle is not None and (bundle.path / "model.onnx").is_file():
+        path = bundle.path / "model.onnx"
+    batch_size = predictor.config.trainer.eval_batch_size
+    if path is None:
+        return OnnxRuntime(export_onnx(predictor).model, batch_size=batch_size)
+    path = Path(path)
+    check_graph(path, weights_digest(predictor), predictor.model.input_names)
+    return OnnxRuntime(path, batch_size=batch_size)
 
 
 def check_graph(path: Path, digest: str | None, input_names: list[str]) -> None:
@@ -319,7 +298,7 @@ def _quiet() -> Iterator[None]:
 # -- inputs and parity -------------------------------------------------------------------------------------
 
 
-def _input_arrays(predictor: Any, rows: Any) -> dict[str, Any]:
+def _input_arrays(predictor: Exportable, rows: Any) -> dict[str, Any]:
     """The model input arrays of `rows` (default: the features' example row)."""
     import pandas as pd
 
@@ -343,19 +322,8 @@ def _input_arrays(predictor: Any, rows: Any) -> dict[str, Any]:
     return predictor.features.transform_inputs(columns[0], row_numbers=columns[1], source=columns[2])
 
 
-def _rows(column: Any, positions: np.ndarray, dtype: Any = None) -> np.ndarray:
-    """Rows `positions` of an array or lazy column, as a contiguous numpy array (of `dtype` when given)."""
-    values = column[positions]
-    values = values.numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    if dtype is not None and values.dtype != dtype:
-        values = values.astype(dtype)
-    return np.ascontiguousarray(values)
-
-
-def _max_difference(predictor: Any, model: bytes, arrays: dict[str, np.ndarray]) -> float:
+def _max_difference(predictor: Exportable, model: bytes, arrays: dict[str, np.ndarray]) -> float:
     """The largest |ONNX − PyTorch| over every output logit of `arrays`."""
-    from deepwright.deploy.predictor import TorchRuntime
-
     expected = TorchRuntime(predictor.model, predictor.config.trainer.eval_batch_size)(arrays)
     actual = OnnxRuntime(model)(arrays)
     return max(float((expected[name].float() - actual[name].float()).abs().max()) for name in expected)
@@ -371,11 +339,3 @@ def _first_line(error: BaseException) -> str:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages
-_NUMPY_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(uint8)": np.uint8,
-    "tensor(bool)": np.bool_,
-}

@@ -4,8 +4,8 @@ Rows can be one dict, a list of dicts, a pandas DataFrame, an Arrow table or a d
 same shape: a dict, a list of dicts, or a DataFrame. Preprocessing is the bundle's own fitted state, so a
 raw row is all a caller needs.
 
-The tensor part runs on a *runtime*: eager PyTorch (`TorchRuntime`, the default) or ONNX Runtime
-(`deepwright.deploy.onnx.OnnxRuntime`); preprocessing and postprocessing are the same Python code for both.
+The tensor part runs on a *runtime* (`deepwright.deploy.runtimes`): eager PyTorch (`TorchRuntime`, the default)
+or ONNX Runtime (`OnnxRuntime`); preprocessing and postprocessing are the same Python code for both.
 """
 
 from __future__ import annotations
@@ -13,46 +13,34 @@ from __future__ import annotations
 import itertools
 import operator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
 from deepwright.config import Config, load_config
-from deepwright.data.batches import to_tensors
 from deepwright.data.io import Table, read_table
-from deepwright.errors import DataError
+from deepwright.deploy.bundle import Bundle, read_bundle
+from deepwright.deploy.onnx import onnx_runtime
+from deepwright.deploy.runtimes import Runtime, TorchRuntime
+from deepwright.errors import ConfigError, DataError
 from deepwright.features.featureset import Columns, FeatureSet
-from deepwright.models.ecd import predict_logits
 
-if TYPE_CHECKING:
-    from deepwright.deploy.bundle import Bundle
-
-__all__ = ["Predictor", "TorchRuntime"]
-
-
-class TorchRuntime:
-    """The tensor part run by eager PyTorch: model input arrays → logits per output, in batches."""
-
-    name = "torch"
-
-    def __init__(self, model: torch.nn.Module, batch_size: int) -> None:
-        self.model = model
-        self.batch_size = batch_size
-
-    def __call__(self, arrays: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Logits of every output for the rows of `arrays` (numpy arrays or lazy columns)."""
-        return predict_logits(self.model, to_tensors(arrays), self.batch_size)
+__all__ = ["Predictor"]
 
 
 class Predictor:
-    """A fitted feature set and model in evaluation mode, ready to predict raw rows.
+    """A fitted feature set and model in evaluation mode, ready to predict raw rows: a table model (`ecd`), served
+    by `/predict` (see `deepwright.deploy.served.ServedModel`).
 
     >>> predictor = Predictor.from_bundle("runs/quickstart/model")  # doctest: +SKIP
     >>> predictor.predict({"mean radius": 14.2, "mean texture": 19.1, ...})  # doctest: +SKIP
     {'diagnosis_prediction': 'benign', 'diagnosis_probability': 0.97}
     """
+
+    can_predict = True  # rows in, one prediction per row out
+    can_generate = False
 
     def __init__(
         self,
@@ -68,7 +56,17 @@ class Predictor:
         self.model = model.eval()
         self.metrics = metrics or {}
         self.bundle = bundle  # the bundle it was loaded from, if any
-        self.runtime: Any = TorchRuntime(self.model, config.trainer.eval_batch_size)
+        self.runtime: Runtime = TorchRuntime(self.model, config.trainer.eval_batch_size)
+
+    @property
+    def model_type(self) -> str:
+        """The config's model_type: `ecd`."""
+        return self.config.model_type
+
+    @property
+    def runtime_name(self) -> str:
+        """What runs the tensor part: `torch` or `onnx`."""
+        return self.runtime.name
 
     @classmethod
     def from_bundle(
@@ -79,9 +77,7 @@ class Predictor:
         With `runtime="onnx"`, the tensor part runs on ONNX Runtime: from `onnx_path`, else the bundle's
         `model.onnx` (written by `deepwright export`), else a graph exported now, in memory.
         """
-        from deepwright.deploy.bundle import read_bundle
-
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, model_type="ecd")
         config = load_config(bundle.config)
         features = FeatureSet(config)
         features.load_state(bundle.preprocessing)
@@ -89,12 +85,8 @@ class Predictor:
         bundle.load_weights(model)
         predictor = cls(config, features, model, bundle.metrics, bundle=bundle)
         if runtime == "onnx":
-            from deepwright.deploy.onnx import OnnxRuntime
-
-            predictor.runtime = OnnxRuntime.for_predictor(predictor, onnx_path)
+            predictor.runtime = onnx_runtime(predictor, onnx_path)
         elif runtime != "torch":
-            from deepwright.errors import ConfigError
-
             raise ConfigError(f"runtime {runtime!r} is not a choice; choices: torch, onnx")
         return predictor
 
