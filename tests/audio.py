@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 import soundfile
 
+from deepwright.config import AudioFeatureConfig
+from deepwright.features.audio import AudioFeature
+
 FSDD = Path(__file__).parent / "fixtures" / "fsdd"  # manifest.csv and recordings/: 12 clips of 0, 1 and 2 at 8 kHz
+
+
+def audio_feature(**options: Any) -> AudioFeature:
+    """An input audio feature named 'clip' with 16 mel bins, a [4, 8] ConvStack and the given options."""
+    settings = {"name": "clip", "type": "audio", "mel_bins": 16, "encoder": {"channels": [4, 8]}, **options}
+    return AudioFeature(AudioFeatureConfig.model_validate(settings), "input")
 
 
 def copy_fsdd(folder: Path) -> Path:
@@ -35,6 +44,13 @@ def tone(
     """A sine wave (samples,) as float32."""
     times = np.arange(round(seconds * rate)) / rate
     return (amplitude * np.sin(2 * np.pi * frequency * times + phase)).astype(np.float32)
+
+
+def tones(folder: Path, count: int = 3, seconds: float = 0.5, rate: int = 8000) -> list[Path]:
+    """`count` WAV tones of 300, 500, 700… Hz in `folder`, named 0.wav, 1.wav…; returns their paths."""
+    return [
+        write_sound(folder / f"{index}.wav", tone(300 + 200 * index, seconds, rate), rate) for index in range(count)
+    ]
 
 
 def write_sound(path: Path, samples: np.ndarray, rate: int = 8000, subtype: str | None = None) -> Path:

@@ -56,6 +56,13 @@ def make_config(**trainer: Any) -> dict[str, Any]:
     }
 
 
+def cells(*values: Any) -> np.ndarray:
+    """A column of cells (an object array) as a feature reads it; paths become strings."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = [str(value) if isinstance(value, Path) else value for value in values]
+    return column
+
+
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     """Write `frame` in the format its suffix names (.csv, .tsv, .parquet, .jsonl, .json); return the path."""
     suffix = path.suffix

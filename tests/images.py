@@ -14,8 +14,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from deepwright.config import ImageFeatureConfig
+from deepwright.features.image import ImageFeature
+
 DIGITS = Path(__file__).parent / "fixtures" / "digits"  # zero/, one/, seven/: 8 grey 8×8 PNGs each
 DIGIT_LABELS = ["one", "seven", "zero"]  # sorted, as the category feature orders them
+
+
+def image_feature(**options: Any) -> ImageFeature:
+    """An input image feature named 'image' with a [4, 8] ConvStack and the given options."""
+    settings = {"name": "image", "type": "image", "encoder": {"channels": [4, 8]}, **options}
+    return ImageFeature(ImageFeatureConfig.model_validate(settings), "input")
 
 
 def copy_digits(folder: Path) -> Path:

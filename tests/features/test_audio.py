@@ -1,9 +1,9 @@
-"""The `audio` feature: decoding (formats, channels, rates, lengths), what it learns on the training split, the
-decoded-clip cache and its lazy alternative, bad cells, and the encoders it builds."""
+"""The `audio` feature: decoding (formats, channels, rates, lengths), what it learns on the training split, lazy
+decoding and the cache across spectrogram settings, bad clips, and the encoders it builds. What audio shares with
+images (inline cells, bad cells, the decoded-file cache) is tested for both in tests/features/test_media.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from pathlib import Path
@@ -13,39 +13,22 @@ import numpy as np
 import pytest
 import torch
 
-from deepwright.config import AudioFeatureConfig
-from deepwright.errors import ConfigError, NotFittedError
+from deepwright.errors import ConfigError
 from deepwright.features.audio import AudioEncoder, AudioFeature, centred, decode_audio
 from deepwright.features.base import ValueProblem
-from deepwright.features.decoding import LazyColumn
 from deepwright.models.conv import ConvStack, ResNet
 from deepwright.models.sequence import FrameTransformer, RecurrentEncoder
 from deepwright.models.spectrogram import LogMel
-from tests.audio import encode_sound, fsdd_files, tone, write_sound
-
-
-def feature(**options: Any) -> AudioFeature:
-    """An input audio feature named 'clip' with 16 mel bins, a [4, 8] ConvStack and the given options."""
-    settings = {"name": "clip", "type": "audio", "mel_bins": 16, "encoder": {"channels": [4, 8]}, **options}
-    return AudioFeature(AudioFeatureConfig.model_validate(settings), "input")
-
-
-def cells(*values: Any) -> np.ndarray:
-    column = np.empty(len(values), dtype=object)
-    column[:] = [str(value) if isinstance(value, Path) else value for value in values]
-    return column
+from tests.audio import audio_feature as feature
+from tests.audio import fsdd_files, tone, tones, write_sound
+from tests.helpers import cells
 
 
 def fitted(values: np.ndarray, **options: Any) -> AudioFeature:
+    """An audio feature with `options`, fitted on `values`."""
     audio = feature(**options)
     audio.fit(values)
     return audio
-
-
-def tones(folder: Path, count: int = 3, seconds: float = 0.5, rate: int = 8000) -> list[Path]:
-    return [
-        write_sound(folder / f"{index}.wav", tone(300 + 200 * index, seconds, rate), rate) for index in range(count)
-    ]
 
 
 # -- decoding -----------------------------------------------------------------------------------------------
@@ -149,16 +132,6 @@ def test_the_fixture_clips_decode_at_8_khz() -> None:
     assert np.abs(decoded.astype(np.float32)).max(axis=1).min() > 0.05  # every clip holds sound
 
 
-def test_inline_cells_decode_like_the_file(tmp_path: Path) -> None:
-    path = write_sound(tmp_path / "a.wav", tone(440, 0.5))
-    data = path.read_bytes()
-    text = base64.b64encode(data).decode()
-    audio = fitted(cells(path))
-    decoded = audio.transform(cells(path, data, {"base64": text}, f"data:audio/wav;base64,{text}"))
-    for row in decoded:
-        np.testing.assert_array_equal(row, decoded[0])
-
-
 # -- learned statistics and state ---------------------------------------------------------------------------
 
 
@@ -213,15 +186,6 @@ def test_request_hints_give_a_playable_example_at_the_models_rate(tmp_path: Path
     assert not decoded.any()
 
 
-def test_methods_before_fit_say_to_fit() -> None:
-    audio = feature()
-    for method in (audio.state, audio.build_encoder, audio.width, audio.request_hints):
-        with pytest.raises(NotFittedError):
-            method()
-    with pytest.raises(NotFittedError):
-        audio.transform(cells("a.wav"))
-
-
 def test_too_many_mel_bins_for_the_window_is_a_config_error(tmp_path: Path) -> None:
     path = write_sound(tmp_path / "a.wav", tone(440, 0.5))
     with pytest.raises(ConfigError, match=r"audio feature 'clip': 128 mel bins are too many .* lower mel_bins"):
@@ -229,40 +193,6 @@ def test_too_many_mel_bins_for_the_window_is_a_config_error(tmp_path: Path) -> N
 
 
 # -- bad cells ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("empty", [None, "", np.nan])
-def test_an_empty_cell_is_named_by_position(tmp_path: Path, empty: Any) -> None:
-    path = write_sound(tmp_path / "a.wav", tone())
-    with pytest.raises(ValueProblem, match="audio cell is empty") as raised:
-        feature().fit(cells(path, path, empty))
-    assert raised.value.position == 2
-
-
-def test_a_missing_file_is_named_by_position_and_path(tmp_path: Path) -> None:
-    path = write_sound(tmp_path / "a.wav", tone())
-    missing = tmp_path / "missing.wav"
-    with pytest.raises(ValueProblem, match="does not exist") as raised:
-        feature().fit(cells(path, missing))
-    assert raised.value.position == 1
-    assert str(missing) in raised.value.message
-
-
-@pytest.mark.parametrize(
-    "content", [b"plain text, not a sound\n", b"RIFF\x10\x00\x00\x00WAVEfmt garbage"], ids=["text", "corrupt-wav"]
-)
-def test_a_file_that_is_not_audio_is_named_by_position(tmp_path: Path, content: bytes) -> None:
-    path = write_sound(tmp_path / "a.wav", tone())
-    bad = tmp_path / "bad.wav"
-    bad.write_bytes(content)
-    with pytest.raises(ValueProblem, match="is not a readable audio file") as raised:
-        feature().fit(cells(path, path, bad))
-    assert raised.value.position == 2
-    assert str(bad) in raised.value.message
-    audio = fitted(cells(path))
-    with pytest.raises(ValueProblem, match="is not a readable audio file") as raised:
-        audio.transform(cells(bad, path))
-    assert raised.value.position == 0
 
 
 @pytest.mark.parametrize("kind", ["no-samples", "empty-file"])
@@ -292,80 +222,7 @@ def test_samples_that_are_not_numbers(tmp_path: Path) -> None:
         audio.transform(cells(bad))
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"base64": base64.b64encode(b"hello").decode()},
-        "data:audio/wav;base64,aGVsbG8=",
-        b"hello",
-        {"base64": base64.b64encode(encode_sound(np.zeros(0, dtype=np.float32))).decode()},
-        {"base64": "**"},
-    ],
-    ids=["base64-text", "data-url", "raw-bytes", "base64-empty-clip", "not-base64"],
-)
-def test_an_inline_payload_that_is_not_audio(tmp_path: Path, payload: Any) -> None:
-    path = write_sound(tmp_path / "a.wav", tone())
-    audio = fitted(cells(path))
-    with pytest.raises(ValueProblem, match=r"not a readable audio file|not valid base64|no samples") as raised:
-        audio.transform(cells(path, payload))
-    assert raised.value.position == 1
-
-
 # -- lazy decoding and the cache ----------------------------------------------------------------------------
-
-
-def test_beyond_the_memory_budget_clips_are_decoded_on_access(tmp_path: Path) -> None:
-    paths = cells(*fsdd_files())
-    eager = fitted(paths).transform(paths)
-    lazy_feature = fitted(paths, cache_memory_mb=0)
-    lazy = lazy_feature.transform(paths)
-    assert isinstance(lazy, LazyColumn)
-    assert lazy_feature.state() == fitted(paths).state()  # the statistics do not depend on the path taken
-    batch = lazy[torch.tensor([5, 1, 11])]
-    assert batch.dtype == torch.float16
-    np.testing.assert_array_equal(batch.numpy(), eager[[5, 1, 11]])
-
-
-def test_the_cache_file_is_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    paths = cells(*fsdd_files())
-    audio = feature()
-    audio.cache_dir = tmp_path / "cache"
-    audio.fit(paths)
-    first = audio.transform(paths)
-    files = sorted(path.name for path in (tmp_path / "cache").iterdir())
-    assert len(files) == 2
-    assert files[0].startswith("audio-") and files[0].endswith(".f16")
-    assert files[1].endswith(".json")
-    assert isinstance(first, np.memmap)
-    np.testing.assert_array_equal(first, fitted(paths).transform(paths))
-
-    def no_decoding(*args: Any) -> None:
-        raise AssertionError("decoded again instead of reading the cache")
-
-    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
-    again = feature()
-    again.cache_dir = tmp_path / "cache"
-    again.load_state(audio.state())
-    np.testing.assert_array_equal(again.transform(paths), first)
-    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == files
-
-
-def test_the_cache_key_follows_the_files_and_the_layout(tmp_path: Path) -> None:
-    paths = tones(tmp_path / "clips")
-    audio = feature()
-    audio.cache_dir = tmp_path / "cache"
-    audio.fit(cells(*paths))
-    before = audio.transform(cells(*paths)).copy()
-    write_sound(paths[1], tone(2000, 0.5))  # new content (and modification time)
-    after = audio.transform(cells(*paths))
-    assert not np.array_equal(before[1], after[1])
-    np.testing.assert_array_equal(before[0], after[0])
-    other_rate = feature(sample_rate=4000)
-    other_rate.cache_dir = tmp_path / "cache"
-    other_rate.fit(cells(*paths))
-    assert other_rate.transform(cells(*paths)).shape == (3, 2000)
-    assert len(list((tmp_path / "cache").glob("*.f16"))) == 3
-    assert not list((tmp_path / "cache").glob("*.partial"))
 
 
 def test_spectrogram_settings_share_the_cache_of_decoded_clips(tmp_path: Path) -> None:
@@ -376,17 +233,6 @@ def test_spectrogram_settings_share_the_cache_of_decoded_clips(tmp_path: Path) -
         audio.fit(paths)
         audio.transform(paths)
     assert len(list((tmp_path / "cache").glob("*.f16"))) == 1
-
-
-def test_inline_cells_are_not_cached(tmp_path: Path) -> None:
-    path = write_sound(tmp_path / "a.wav", tone())
-    audio = feature()
-    audio.cache_dir = tmp_path / "cache"
-    audio.fit(cells(path))
-    before = sorted((tmp_path / "cache").iterdir())
-    decoded = audio.transform(cells(path, path.read_bytes()))
-    assert isinstance(decoded, np.ndarray) and not isinstance(decoded, np.memmap)
-    assert sorted((tmp_path / "cache").iterdir()) == before
 
 
 # -- encoder ------------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The `image` feature: decoding (formats, grey/colour, sizes, padding), the statistics learned on the training
-split, the decoded-image cache and its lazy alternative, and the encoder it builds."""
+split, lazy decoding beyond the memory budget, and the encoder it builds. What images share with audio (inline
+cells, bad cells, the decoded-file cache) is tested for both in tests/features/test_media.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 import pickle
 from pathlib import Path
@@ -15,26 +15,18 @@ import torch
 from PIL import Image
 from torch import nn
 
-from deepwright.config import ImageFeatureConfig
-from deepwright.errors import DataError, NotFittedError
+from deepwright.errors import DataError
 from deepwright.features.base import ValueProblem
 from deepwright.features.decoding import LazyColumn
 from deepwright.features.image import ImageEncoder, ImageFeature, decode_image
 from deepwright.models.conv import ConvStack, ResNet
+from tests.helpers import cells
 from tests.images import digit_files, pixels, write_image
-
-
-def feature(**options: Any) -> ImageFeature:
-    """An input image feature named 'image' with a [4, 8] ConvStack and the given options."""
-    settings = {"name": "image", "type": "image", "encoder": {"channels": [4, 8]}, **options}
-    return ImageFeature(ImageFeatureConfig.model_validate(settings), "input")
-
-
-def cells(*values: Any) -> np.ndarray:
-    return np.array([str(value) if isinstance(value, Path) else value for value in values], dtype=object)
+from tests.images import image_feature as feature
 
 
 def fitted(values: np.ndarray, **options: Any) -> ImageFeature:
+    """An image feature with `options`, fitted on `values`."""
     image = feature(**options)
     image.fit(values)
     return image
@@ -70,17 +62,6 @@ def test_jpeg_decodes_as_pillow_does(tmp_path: Path, mode: str) -> None:
         expected = np.asarray(opened.convert(mode))
     decoded = fitted(cells(path)).transform(cells(path))[0]
     np.testing.assert_array_equal(decoded, expected[None] if mode == "L" else expected.transpose(2, 0, 1))
-
-
-def test_inline_cells_decode_like_the_file(tmp_path: Path) -> None:
-    array = pixels((8, 8), "RGB")
-    path = write_image(tmp_path / "a.png", array=array)
-    data = path.read_bytes()
-    text = base64.b64encode(data).decode()
-    image = fitted(cells(path))
-    decoded = image.transform(cells(path, data, {"base64": text}, f"data:image/png;base64,{text}"))
-    for row in decoded:
-        np.testing.assert_array_equal(row, decoded[0])
 
 
 def test_all_grey_training_images_make_one_channel(tmp_path: Path) -> None:
@@ -211,52 +192,7 @@ def test_state_is_json_and_restores_the_same_preprocessing(tmp_path: Path) -> No
     assert torch.equal(first(batch), second(batch))
 
 
-def test_methods_before_fit_say_to_fit() -> None:
-    image = feature()
-    for method in (image.state, image.build_encoder, image.width):
-        with pytest.raises(NotFittedError):
-            method()
-    with pytest.raises(NotFittedError):
-        image.transform(cells("a.png"))
-
-
 # -- bad cells ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("empty", [None, "", np.nan])
-def test_an_empty_cell_is_named_by_position(tmp_path: Path, empty: Any) -> None:
-    path = write_image(tmp_path / "a.png")
-    with pytest.raises(ValueProblem, match="image cell is empty") as raised:
-        feature().fit(cells(path, path, empty))
-    assert raised.value.position == 2
-
-
-def test_a_missing_file_is_named_by_position_and_path(tmp_path: Path) -> None:
-    path = write_image(tmp_path / "a.png")
-    missing = tmp_path / "missing.png"
-    with pytest.raises(ValueProblem, match="does not exist") as raised:
-        feature().fit(cells(path, missing))
-    assert raised.value.position == 1
-    assert str(missing) in raised.value.message
-
-
-@pytest.mark.parametrize(
-    "content",
-    [b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"plain text, not an image\n", b""],
-    ids=["corrupt-png", "text", "empty-file"],
-)
-def test_an_unreadable_file_is_named_by_position(tmp_path: Path, content: bytes) -> None:
-    path = write_image(tmp_path / "a.png")
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(content)
-    with pytest.raises(ValueProblem, match="is not a readable image") as raised:
-        feature().fit(cells(path, path, bad))
-    assert raised.value.position == 2
-    assert str(bad) in raised.value.message
-    image = fitted(cells(path))
-    with pytest.raises(ValueProblem, match="is not a readable image") as raised:
-        image.transform(cells(bad, path))
-    assert raised.value.position == 0
 
 
 def test_a_truncated_file_is_named_by_position(tmp_path: Path) -> None:
@@ -269,34 +205,7 @@ def test_a_truncated_file_is_named_by_position(tmp_path: Path) -> None:
     assert raised.value.position == 1
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [{"base64": base64.b64encode(b"hello").decode()}, "data:image/png;base64,aGVsbG8=", b"hello", {"base64": "**"}],
-    ids=["base64-text", "data-url", "raw-bytes", "not-base64"],
-)
-def test_an_inline_payload_that_is_not_an_image(tmp_path: Path, payload: Any) -> None:
-    image = fitted(cells(write_image(tmp_path / "a.png")))
-    with pytest.raises(ValueProblem, match=r"not a readable image|not valid base64") as raised:
-        image.transform(cells(str(tmp_path / "a.png"), payload))
-    assert raised.value.position == 1
-
-
 # -- lazy decoding and the cache ----------------------------------------------------------------------------
-
-
-def test_beyond_the_memory_budget_images_are_decoded_on_access() -> None:
-    paths = cells(*digit_files())
-    eager = fitted(paths).transform(paths)
-    lazy_feature = fitted(paths, cache_memory_mb=0)
-    lazy = lazy_feature.transform(paths)
-    assert isinstance(lazy, LazyColumn)
-    assert len(lazy) == 24
-    assert lazy_feature.state() == fitted(paths).state()  # the statistics do not depend on the path taken
-    for index, rows in (([3, 0, 17], [3, 0, 17]), (slice(2, 9), list(range(2, 9))), (torch.tensor([5, 1]), [5, 1])):
-        batch = lazy[index]
-        assert isinstance(batch, torch.Tensor)
-        assert batch.dtype == torch.uint8
-        np.testing.assert_array_equal(batch.numpy(), eager[rows])
 
 
 def test_lazy_images_pickle_for_worker_processes() -> None:
@@ -324,60 +233,6 @@ def test_the_memory_budget_boundary(tmp_path: Path) -> None:
     image = fitted(cells(*paths[:1]), size=[512, 512], cache_memory_mb=1)
     assert isinstance(image.transform(cells(*paths[:4])), np.ndarray)
     assert isinstance(image.transform(cells(*paths)), LazyColumn)
-
-
-def test_the_cache_file_is_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    paths = cells(*digit_files())
-    image = feature()
-    image.cache_dir = tmp_path / "cache"
-    image.fit(paths)
-    first = image.transform(paths)
-    files = sorted(path.name for path in (tmp_path / "cache").iterdir())
-    assert len(files) == 2
-    assert files[0].startswith("images-") and files[0].endswith(".json")
-    assert files[1].endswith(".u8")
-    assert isinstance(first, np.memmap)
-    np.testing.assert_array_equal(first, fitted(paths).transform(paths))
-
-    def no_decoding(*args: Any) -> None:
-        raise AssertionError("decoded again instead of reading the cache")
-
-    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
-    again = feature()
-    again.cache_dir = tmp_path / "cache"
-    again.load_state(image.state())
-    np.testing.assert_array_equal(again.transform(paths), first)
-    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == files
-
-
-def test_the_cache_key_follows_the_files_and_the_layout(tmp_path: Path) -> None:
-    paths = [write_image(tmp_path / "images" / f"{index}.png", seed=index) for index in range(3)]
-    image = feature()
-    image.cache_dir = tmp_path / "cache"
-    image.fit(cells(*paths))
-    before = image.transform(cells(*paths)).copy()
-    write_image(paths[1], seed=99)  # new content (and size on disk, and modification time)
-    after = image.transform(cells(*paths))
-    assert not np.array_equal(before[1], after[1])
-    np.testing.assert_array_equal(before[0], after[0])
-    resized = feature(size=[4, 4])
-    resized.cache_dir = tmp_path / "cache"
-    resized.fit(cells(*paths))
-    assert resized.transform(cells(*paths)).shape == (3, 1, 4, 4)
-    assert len(list((tmp_path / "cache").glob("*.u8"))) == 3
-    assert not list((tmp_path / "cache").glob("*.partial"))
-
-
-def test_inline_cells_are_not_cached(tmp_path: Path) -> None:
-    path = write_image(tmp_path / "a.png")
-    image = feature()
-    image.cache_dir = tmp_path / "cache"
-    image.fit(cells(path))  # decodes the training file into the cache
-    before = sorted((tmp_path / "cache").iterdir())
-    decoded = image.transform(cells(path, path.read_bytes()))
-    assert decoded.shape == (2, 1, 8, 8)
-    assert isinstance(decoded, np.ndarray) and not isinstance(decoded, np.memmap)
-    assert sorted((tmp_path / "cache").iterdir()) == before
 
 
 # -- encoder ------------------------------------------------------------------------------------------------
