@@ -270,7 +270,8 @@ def _serve(args: argparse.Namespace) -> None:
     if args.onnx and args.runtime != "onnx":
         raise ConfigError("--onnx needs --runtime onnx")
     _require_extra("serve", "fastapi", "uvicorn", *(("onnx", "onnxruntime") if args.runtime == "onnx" else ()))
-    from deepwright.deploy.server import ServerSettings, bind_socket, bundle_name, serve
+    from deepwright.deploy.server import bind_socket, serve
+    from deepwright.deploy.service import ServerSettings
 
     settings = ServerSettings(
         host=args.host,
@@ -298,10 +299,7 @@ def _serve(args: argparse.Namespace) -> None:
                 "warning: listening beyond this machine without --token; anyone who reaches it can use the model",
                 file=sys.stderr,
             )
-        if getattr(model.predictor, "can_generate", False):  # a language model: /generate instead of /predict
-            serve(None, settings, generator=model.predictor, sock=sock, name=bundle_name(args.model))
-        else:
-            serve(model.predictor, settings, sock=sock)
+        serve(model.predictor, settings, sock=sock)  # the model says what it serves: /predict or /generate
     finally:
         sock.close()
 

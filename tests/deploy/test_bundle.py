@@ -15,6 +15,9 @@ from safetensors.torch import load_file, save_file
 
 import deepwright as dp
 from deepwright.deploy.bundle import BUNDLE_FORMAT, read_bundle, write_bundle
+from deepwright.deploy.forecaster import Forecaster
+from deepwright.deploy.generator import TextGenerator
+from deepwright.deploy.predictor import Predictor
 from deepwright.errors import BundleError
 from tests.helpers import Trained, make_frame
 
@@ -189,3 +192,22 @@ def test_torch_load_is_never_used_without_weights_only() -> None:
                     flag = keywords.get("weights_only")
                     assert isinstance(flag, ast.Constant) and flag.value is True, f"{path}:{node.lineno}"
     assert calls >= 1  # the checkpoint reader; if it moves, this test must still find it
+
+
+LOADERS = {"ecd": Predictor.from_bundle, "forecast": Forecaster.from_bundle, "lm": TextGenerator.from_bundle}
+LOADER_NAMES = {"ecd": "Predictor.from_bundle", "forecast": "Forecaster.from_bundle", "lm": "TextGenerator.from_bundle"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "loader"), [(kind, loader) for kind in LOADERS for loader in LOADERS if kind != loader]
+)
+def test_a_bundle_of_another_kind_is_refused_naming_its_loader(kind: str, loader: str, tmp_path: Path) -> None:
+    path = write_bundle(
+        tmp_path / "model", config={"model_type": kind}, preprocessing={}, model=torch.nn.Linear(1, 1), metrics={}
+    )
+    with pytest.raises(BundleError) as caught:
+        LOADERS[loader](path)
+    assert str(caught.value) == (
+        f"{path}: a bundle of model_type {kind!r}, not {loader!r}; "
+        f"load it with {LOADER_NAMES[kind]} (or deepwright.load, which reads every kind)"
+    )

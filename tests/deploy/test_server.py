@@ -7,6 +7,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -14,9 +15,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from deepwright.config import load_config
 from deepwright.deploy.predictor import Predictor
-from deepwright.deploy.server import ServerSettings, create_app
-from deepwright.errors import DataError
+from deepwright.deploy.server import create_app
+from deepwright.deploy.service import ServerSettings
+from deepwright.errors import DataError, DeployError
 from tests.deploy.serving import Served
 from tests.helpers import TARGET
 
@@ -365,8 +368,16 @@ def test_a_model_that_cannot_predict_its_example_does_not_start(predictor: Predi
 class EchoGenerator:
     """A stand-in language model: the prompt's words back, one per piece (a prompt with '!' is refused)."""
 
+    model_type = "lm"
+    can_predict = False
     can_generate = True
+    config = load_config({"model_type": "lm"})
     metrics: ClassVar[dict] = {"test": {"perplexity": 3.5}}
+    bundle = None
+    runtime_name = "torch"
+
+    def predict(self, rows: object) -> None:
+        raise DataError("a language model writes text; use /generate")
 
     def stream(self, prompt: str, *, max_new_tokens: int | None, **options: object) -> Iterator[str]:
         if "!" in prompt:
@@ -380,7 +391,7 @@ def test_generate_is_only_there_for_language_models(client: TestClient) -> None:
 
 
 def test_generate(predictor: Predictor) -> None:
-    app = create_app(None, ServerSettings(max_new_tokens=50), generator=EchoGenerator(), name="echo")
+    app = create_app(EchoGenerator(), ServerSettings(max_new_tokens=50), name="echo")
     with TestClient(app) as client:
         assert client.post("/generate", json={"prompt": "one two three"}).json() == {"text": "one two three "}
         streamed = client.post("/generate", json={"prompt": "one two", "stream": True, "max_new_tokens": 5})
@@ -409,15 +420,16 @@ def test_generate(predictor: Predictor) -> None:
 def test_generate_with_a_language_model() -> None:
     """The real `TextGenerator` (a tiny untrained GPT): what it streams is what it returns whole, seed for seed."""
     from deepwright.config import load_config
-    from deepwright.deploy.generator import TextGenerator, build_language_model
+    from deepwright.deploy.generator import TextGenerator
     from deepwright.features.tokenization import train_tokenizer
+    from deepwright.models.gpt import GPT
 
     config = load_config(
         {"model_type": "lm", "tokenizer": {"type": "char"}, "model": {"layers": 1, "heads": 1, "dim": 8}}
     )
     tokenizer = train_tokenizer(config.tokenizer, ["to be or not to be"])
-    generator = TextGenerator(config, tokenizer, build_language_model(config.model, tokenizer.get_vocab_size()))
-    with TestClient(create_app(None, generator=generator, name="tiny")) as client:
+    generator = TextGenerator(config, tokenizer, GPT.from_options(config.model, tokenizer.get_vocab_size()))
+    with TestClient(create_app(generator, name="tiny")) as client:
         options = {"prompt": "to be", "max_new_tokens": 12, "seed": 3}
         whole = client.post("/generate", json=options).json()["text"]
         streamed = client.post("/generate", json={**options, "stream": True}).text
@@ -427,3 +439,12 @@ def test_generate_with_a_language_model() -> None:
     assert "".join(pieces) == whole and 1 <= len(whole) <= 12
     assert events[-1] == f"event: end\ndata: {json.dumps({'text': whole})}"
     assert metadata["generation"]["max_new_tokens"] == config.generation.max_new_tokens
+
+
+def test_a_forecast_is_refused_with_a_clear_error(tmp_path: Path, no_plots: None) -> None:
+    import deepwright as dp
+    from tests.pipelines.test_forecast import config, series
+
+    result = dp.Pipeline.from_config(config()).fit(series(), output_dir=tmp_path, run_name="sales", progress=False)
+    with pytest.raises(DeployError, match=r"^sales: a model of model_type 'forecast' cannot be served; .*predict'"):
+        create_app(dp.load(result.bundle_dir).predictor)

@@ -1,8 +1,8 @@
 """The server's routes: the web page and its files, /health, /metadata, /plots, /predict and /generate, the error
 answers (JSON naming the field, never a traceback) and the OpenAPI schema built from the input features.
 
-`deepwright.deploy.server.create_app` adds them to the app; each takes the `Service` that holds the model, its
-request schema, its metadata and the inference queue.
+`deepwright.deploy.server.create_app` adds them to the app; each takes the `Service`
+(`deepwright.deploy.service`) that holds the model, its request schema, its metadata and the inference queue.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,10 +23,8 @@ from starlette.exceptions import HTTPException
 
 from deepwright.deploy.batching import InferenceQueue
 from deepwright.deploy.schema import Problem, validation_problems
+from deepwright.deploy.service import Service
 from deepwright.errors import DataError, DeepwrightError
-
-if TYPE_CHECKING:
-    from deepwright.deploy.server import Service
 
 __all__ = [
     "GenerateRequest",
