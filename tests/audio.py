@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import soundfile
+import yaml
 
 from deepwright.config import AudioFeatureConfig
 from deepwright.features.audio import AudioFeature
+from tests.helpers import write_config
 
 FSDD = Path(__file__).parent / "fixtures" / "fsdd"  # manifest.csv and recordings/: 12 clips of 0, 1 and 2 at 8 kHz
 
 
 def audio_feature(**options: Any) -> AudioFeature:
     """An input audio feature named 'clip' with 16 mel bins, a [4, 8] ConvStack and the given options."""
-    settings = {"name": "clip", "type": "audio", "mel_bins": 16, "encoder": {"channels": [4, 8]}, **options}
+    settings = {"name": "clip", "type": "audio", "mel_bins": 16, "encoder": {"dims": [4, 8]}, **options}
     return AudioFeature(AudioFeatureConfig.model_validate(settings), "input")
 
 
@@ -31,6 +34,33 @@ def copy_fsdd(folder: Path) -> Path:
     """A copy of the spoken-digit fixture at `folder` (for tests that add or spoil files); returns `folder`."""
     shutil.copytree(FSDD, folder)
     return folder
+
+
+def quick(config: dict[str, Any]) -> dict[str, Any]:
+    """An inferred config of the fixture cut down to one epoch of a small model, for speed, without early stopping
+    (the fixture's six training rows leave no validation rows)."""
+    config["input_features"][0]["encoder"] = {"dims": [4, 8]}
+    config["input_features"][0]["mel_bins"] = 16
+    config["trainer"].update({"epochs": 1, "batch_size": 4, "checkpoint": False})
+    config["trainer"].pop("early_stopping")
+    return config
+
+
+def audio_project(folder: Path, cli: Callable[..., Any]) -> Path:
+    """`folder` with a copy of the fixture (fsdd/manifest.csv and recordings/) and config.yaml from `deepwright
+    init` (run by `cli`), cut down by `quick`; returns `folder`."""
+    copy_fsdd(folder / "fsdd")
+    completed = cli("init", "--data", "fsdd/manifest.csv", "--target", "digit", "-o", "config.yaml", cwd=folder)
+    assert completed.returncode == 0, completed.stderr
+    write_config(folder, quick(yaml.safe_load((folder / "config.yaml").read_text())))
+    return folder
+
+
+def spoil_audio(project: Path, row: int, cell: str) -> None:
+    """Set the `path` cell of data row `row` (1-based, as messages count) of the project's fsdd/manifest.csv."""
+    frame = pd.read_csv(FSDD / "manifest.csv")
+    frame.loc[row - 1, "path"] = cell
+    frame.to_csv(project / "fsdd" / "manifest.csv", index=False)
 
 
 def fsdd_files() -> list[Path]:
@@ -100,11 +130,11 @@ def audio_config(
     override options."""
     return {
         "input_features": [
-            {"name": "clip", "type": "audio", "mel_bins": 16, "encoder": {"channels": [4, 8]}, **(audio or {})},
+            {"name": "clip", "type": "audio", "mel_bins": 16, "encoder": {"dims": [4, 8]}, **(audio or {})},
             *inputs,
         ],
         "output_features": [output or {"name": "pitch", "type": "category"}],
-        "combiner": {"type": "concat", "layers": [16]},
+        "combiner": {"type": "concat", "dims": [16]},
         "preprocessing": {"split": split or {"method": "column", "column": "split"}},
         "trainer": {
             "epochs": 3,

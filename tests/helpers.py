@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import yaml
 
 # The columns of `make_frame`: two numbers, a category, a binary, and a binary target that depends on them.
 INPUT_FEATURES = [
@@ -50,7 +52,7 @@ def make_config(**trainer: Any) -> dict[str, Any]:
     return {
         "input_features": [dict(feature) for feature in INPUT_FEATURES],
         "output_features": [{"name": TARGET, "type": "binary"}],
-        "combiner": {"type": "concat", "layers": [16], "activation": "relu"},
+        "combiner": {"type": "concat", "dims": [16], "activation": "relu"},
         "preprocessing": {"split": {"method": "stratified", "fractions": [0.7, 0.15, 0.15], "seed": 7}},
         "trainer": {"epochs": 3, "batch_size": 16, "optimizer": {"type": "adam", "lr": 0.01}, **trainer},
     }
@@ -61,6 +63,13 @@ def cells(*values: Any) -> np.ndarray:
     column = np.empty(len(values), dtype=object)
     column[:] = [str(value) if isinstance(value, Path) else value for value in values]
     return column
+
+
+def write_config(folder: Path, config: dict) -> Path:
+    """`config` as `folder`/config.yaml, keys in their order; returns the path."""
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:
@@ -117,6 +126,16 @@ def run_cli(*args: object, cwd: Path, timeout: float = 300) -> subprocess.Comple
         timeout=timeout,
         check=False,
     )
+
+
+def train_error(cli: Callable[..., Outcome], project: Path, data: str) -> str:
+    """Run `deepwright train` on `data` in `project` expecting a user error; check nothing at all was written;
+    return the message."""
+    before = files_under(project)
+    completed = cli("train", "--config", "config.yaml", "--data", data, "--output", "runs", "--quiet", cwd=project)
+    message = assert_user_error(completed)
+    assert files_under(project) == before  # no run directory, no cache, no partial files
+    return message
 
 
 def files_under(folder: Path) -> set[str]:

@@ -12,18 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from deepwright.config import ImageFeatureConfig
+from deepwright.data.io import read_class_folders
 from deepwright.features.image import ImageFeature
+from tests.helpers import write_config
 
 DIGITS = Path(__file__).parent / "fixtures" / "digits"  # zero/, one/, seven/: 8 grey 8×8 PNGs each
 DIGIT_LABELS = ["one", "seven", "zero"]  # sorted, as the category feature orders them
+# Four training rows, two validation rows and two test rows per class, in file order (rows 1-4 train, 5-6
+# validation, 7-8 test for the first class…), so a test can put a bad file in the split it means.
+SPLITS = (["train"] * 4 + ["validation"] * 2 + ["test"] * 2) * 3
 
 
 def image_feature(**options: Any) -> ImageFeature:
     """An input image feature named 'image' with a [4, 8] ConvStack and the given options."""
-    settings = {"name": "image", "type": "image", "encoder": {"channels": [4, 8]}, **options}
+    settings = {"name": "image", "type": "image", "encoder": {"dims": [4, 8]}, **options}
     return ImageFeature(ImageFeatureConfig.model_validate(settings), "input")
 
 
@@ -31,6 +37,30 @@ def copy_digits(folder: Path) -> Path:
     """A copy of the digits fixture at `folder` (for tests that add or spoil files); returns `folder`."""
     shutil.copytree(DIGITS, folder)
     return folder
+
+
+def digit_listing() -> pd.DataFrame:
+    """The digits as a table: `image` (a path under images/), `label` and `split` (`SPLITS`)."""
+    frame = read_class_folders(DIGITS)
+    frame["image"] = "images/" + frame["image"]
+    frame["split"] = SPLITS
+    return frame
+
+
+def image_project(folder: Path) -> Path:
+    """`folder` with `images/` (the digits), `data.csv` listing them with a split column, and a one-epoch
+    config.yaml; returns `folder`."""
+    copy_digits(folder / "images")
+    digit_listing().to_csv(folder / "data.csv", index=False)
+    write_config(folder, image_config(epochs=1, split={"method": "column", "column": "split"}))
+    return folder
+
+
+def spoil_image(project: Path, row: int, cell: str) -> None:
+    """Set the image cell of data row `row` (1-based, as messages count) of the project's data.csv."""
+    frame = digit_listing()
+    frame.loc[row - 1, "image"] = cell
+    frame.to_csv(project / "data.csv", index=False)
 
 
 def digit_files() -> list[Path]:
@@ -75,11 +105,11 @@ def image_config(
     combiner, 3 epochs of batch 8, no checkpoints; `image` and `trainer` override options."""
     return {
         "input_features": [
-            {"name": "image", "type": "image", "encoder": {"channels": [4, 8]}, **(image or {})},
+            {"name": "image", "type": "image", "encoder": {"dims": [4, 8]}, **(image or {})},
             *inputs,
         ],
         "output_features": [output or {"name": "label", "type": "category"}],
-        "combiner": {"type": "concat", "layers": [16]},
+        "combiner": {"type": "concat", "dims": [16]},
         "preprocessing": {
             "split": split or {"method": "stratified", "fractions": [0.5, 0.25, 0.25], "seed": 0},
         },

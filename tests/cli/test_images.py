@@ -9,78 +9,36 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
-import deepwright as dp
-from deepwright.data.io import read_class_folders
-from deepwright.errors import DataError
-from tests.helpers import Outcome, assert_user_error, files_under
-from tests.images import DIGITS, copy_digits, image_config, write_image
+from tests.helpers import Outcome, assert_user_error, files_under, train_error, write_config
+from tests.images import DIGITS, image_config, image_project, spoil_image, write_image
 
 CLI = Callable[..., Outcome]
-# Four training rows, two validation rows and two test rows per class, in file order (rows 1-4 train, 5-6
-# validation, 7-8 test for the first class…), so a test can put a bad file in the split it means.
-SPLITS = (["train"] * 4 + ["validation"] * 2 + ["test"] * 2) * 3
-FIRST_VALIDATION_ROW, FIRST_TEST_ROW = 5, 7
+FIRST_VALIDATION_ROW, FIRST_TEST_ROW = 5, 7  # of the first class (tests.images.SPLITS)
+spoil = spoil_image
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A folder with `images/` (the digits), `data.csv` listing them with a split column, and a one-epoch config;
-    each test spoils one thing."""
-    copy_digits(tmp_path / "images")
-    frame = listing()
-    frame.to_csv(tmp_path / "data.csv", index=False)
-    write_config(tmp_path, image_config(epochs=1, split={"method": "column", "column": "split"}))
-    return tmp_path
+    """`tests.images.image_project`: the digits, data.csv with a split column, a one-epoch config; each test
+    spoils one thing."""
+    return image_project(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A one-epoch digits model's bundle (no plots); tests must not modify it."""
-    folder = tmp_path_factory.mktemp("image_bundle")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
-        patch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
-        result = dp.Pipeline.from_config(image_config(epochs=1)).fit(
-            DIGITS, output_dir=folder / "runs", run_name="digits", progress=False
-        )
-    yield result.bundle_dir
-
-
-def listing() -> pd.DataFrame:
-    frame = read_class_folders(DIGITS)
-    frame["image"] = "images/" + frame["image"]
-    frame["split"] = SPLITS
-    return frame
-
-
-def write_config(folder: Path, config: dict) -> Path:
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def spoil(project: Path, row: int, cell: str) -> None:
-    """Set the image cell of data row `row` (1-based, as messages count) of data.csv."""
-    frame = listing()
-    frame.loc[row - 1, "image"] = cell
-    frame.to_csv(project / "data.csv", index=False)
+@pytest.fixture
+def bundle(image_bundle: Path) -> Path:
+    """The one-epoch digits bundle of tests/cli/conftest.py; tests must not modify it."""
+    return image_bundle
 
 
 def train(cli: CLI, project: Path, *, data: str = "data.csv") -> str:
-    """Run `deepwright train` expecting a user error; check nothing at all was written; return the message."""
-    before = files_under(project)
-    completed = cli("train", "--config", "config.yaml", "--data", data, "--output", "runs", "--quiet", cwd=project)
-    message = assert_user_error(completed)
-    assert files_under(project) == before  # no run directory, no cache, no partial files
-    return message
+    """`tests.helpers.train_error` on `data`: a user error, nothing written; returns the message."""
+    return train_error(cli, project, data)
 
 
 def failed_train(cli: CLI, project: Path, *, data: str = "data.csv") -> str:
@@ -206,13 +164,6 @@ def test_a_truncated_training_file_decoded_only_in_a_worker(
     assert "row 3, column 'image'" in message
 
 
-def test_an_empty_image_cell(cli: CLI, project: Path) -> None:
-    spoil(project, 4, "")
-    message = train(cli, project)
-    assert message.startswith("error: data.csv, row 4, column 'image': ")
-    assert "empty" in message
-
-
 @pytest.mark.usefixtures("no_plots")
 def test_empty_image_cells_can_drop_their_rows(cli: CLI, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
@@ -284,51 +235,7 @@ def test_grey_colour_and_sizes_mixed_train_with_the_documented_conversion(
     assert state["size"] == [8, 8]
 
 
-# -- bad payloads at prediction time ------------------------------------------------------------------------
-
-NOT_AN_IMAGE = base64.b64encode(b"just some text, not an image").decode()
-
-
-@pytest.mark.parametrize(
-    ("cell", "reason"),
-    [
-        ({"base64": NOT_AN_IMAGE}, "the base64 payload is not a readable image"),
-        (f"data:image/png;base64,{NOT_AN_IMAGE}", "the base64 payload is not a readable image"),
-        (b"just some bytes", "is not a readable image"),
-        ({"base64": "%%% not base64 %%%"}, "not valid base64"),
-        ("data:image/png,not-base64", "must be base64-encoded"),
-        ({"url": "https://example.com/a.png"}, '{"base64": "<base64 text>"}'),
-        ("no/such/image.png", "does not exist"),
-        (None, "empty"),
-    ],
-    ids=["base64", "data-url", "raw-bytes", "invalid-base64", "plain-data-url", "wrong-key", "missing-path", "null"],
-)
-def test_predict_names_the_request_row_and_column_of_a_bad_payload(bundle: Path, cell: Any, reason: str) -> None:
-    model = dp.load(bundle)
-    good = {"image": {"base64": base64.b64encode((DIGITS / "one" / "0001.png").read_bytes()).decode()}}
-    with pytest.raises(DataError) as raised:
-        model.predict([good, good, {"image": cell}])
-    error = raised.value
-    assert (error.row, error.column, error.source) == (3, "image", "the request")
-    assert str(error).startswith("the request, row 3, column 'image': ")
-    assert reason in str(error)
-    assert len(str(error).splitlines()) == 1
-
-
-@pytest.mark.parametrize("payload", ["data-url", "mapping"])
-def test_predict_command_with_a_payload_that_is_not_an_image(
-    cli: CLI, bundle: Path, tmp_path: Path, payload: str
-) -> None:
-    good = base64.b64encode((DIGITS / "zero" / "0000.png").read_bytes()).decode()
-    cells = [good, good, NOT_AN_IMAGE]
-    rows = [{"image": f"data:image/png;base64,{text}" if payload == "data-url" else {"base64": text}} for text in cells]
-    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    before = files_under(tmp_path)
-    completed = cli("predict", "--model", bundle, "--data", "requests.jsonl", "--output", "out.csv", cwd=tmp_path)
-    message = assert_user_error(completed)
-    assert message.startswith("error: requests.jsonl, row 3, column 'image': ")
-    assert "not a readable image" in message
-    assert files_under(tmp_path) == before
+# -- predictions ----------------------------------------------------------------------------------------------
 
 
 def test_predict_command_reads_base64_rows(cli: CLI, bundle: Path, tmp_path: Path) -> None:
@@ -358,36 +265,3 @@ def test_predict_and_evaluate_commands_name_a_missing_image(
 
 
 # -- config mistakes ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("image", "expected"),
-    [
-        ({"channels": 2}, "input_features[0].channels: 2 is not a choice"),
-        ({"missing": {"strategy": "mean"}}, "an image cannot be filled in"),
-        ({"encoder": {"channels": [4, 8], "pools": [2]}}, "pools has 1 values for 2 layers"),
-        ({"encoder": {"type": "resnett"}}, "did you mean 'resnet'?"),
-        ({"augmentation": {"horizontal_flip": {"probability": 2}}}, "horizontal_flip.probability"),
-        ({"augmentaton": {}}, "did you mean 'augmentation'?"),
-        ({"size": [0, 8]}, "input_features[0].size"),
-        ({"cache_memory_mb": -1}, "cache_memory_mb"),
-    ],
-)
-def test_image_config_mistakes(cli: CLI, project: Path, image: dict[str, Any], expected: str) -> None:
-    config = image_config(epochs=1)
-    config["input_features"][0].update(image)
-    write_config(project, config)
-    before = files_under(project)
-    completed = cli("train", "--config", "config.yaml", "--data", "data.csv", "--quiet", cwd=project)
-    message = assert_user_error(completed, max_lines=3)
-    assert expected in message
-    assert files_under(project) == before
-
-
-def test_an_image_cannot_be_an_output(cli: CLI, project: Path) -> None:
-    config = image_config(epochs=1)
-    config["output_features"] = [{"name": "image", "type": "image"}]
-    config["input_features"] = [{"name": "label", "type": "category"}]
-    write_config(project, config)
-    completed = cli("train", "--config", "config.yaml", "--data", "data.csv", "--quiet", cwd=project)
-    assert "type 'image' cannot be an output" in assert_user_error(completed, max_lines=3)
