@@ -24,7 +24,6 @@ from deepwright.errors import DataError
 __all__ = [
     "TrainResult",
     "new_run_dir",
-    "read_log",
     "read_run_json",
     "write_run_report",
     "write_run_start",
@@ -72,13 +71,6 @@ def new_run_dir(output_dir: Path, name: str) -> Path:
         except FileExistsError:
             number += 1
             candidate = output_dir / f"{name}-{number}"
-
-
-def read_log(path: Path) -> list[dict[str, float]]:
-    """The records of a run's log.jsonl (none when it is missing)."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_run_json(run_dir: Path, name: str) -> Any:
