@@ -32,6 +32,16 @@ def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
 
 
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make decoding any image or audio file an error, for tests that a cache is read instead."""
+
+    def decode_into(*args: object) -> None:
+        raise AssertionError("decoded again instead of reading the cache")
+
+    monkeypatch.setattr("deepwright.features.decoding.decode_into", decode_into)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A pipeline trained once per session on `make_frame()` written as CSV (4 epochs).

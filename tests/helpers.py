@@ -65,6 +65,22 @@ def cells(*values: Any) -> np.ndarray:
     return column
 
 
+def assert_restores(fitted: Any, fresh: Any, state: dict[str, Any], values: np.ndarray) -> None:
+    """`fresh`, loaded with `state` (`fitted`'s, through JSON), has `fitted`'s state, preprocesses `values` the
+    same, and builds an encoder that encodes them the same from the same seed."""
+    import torch
+
+    fresh.load_state(state)
+    assert fresh.state() == fitted.state()
+    np.testing.assert_array_equal(fresh.transform(values), fitted.transform(values))
+    torch.manual_seed(0)
+    first = fitted.build_encoder().eval()
+    torch.manual_seed(0)
+    second = fresh.build_encoder().eval()
+    batch = torch.from_numpy(fitted.transform(values))
+    assert torch.equal(first(batch), second(batch))
+
+
 def write_config(folder: Path, config: dict) -> Path:
     """`config` as `folder`/config.yaml, keys in their order; returns the path."""
     path = folder / "config.yaml"

@@ -20,7 +20,7 @@ from deepwright.features.base import ValueProblem
 from deepwright.features.decoding import LazyColumn
 from deepwright.features.image import ImageEncoder, ImageFeature, decode_image
 from deepwright.models.conv import ConvStack, ResNet
-from tests.helpers import cells
+from tests.helpers import assert_restores, cells
 from tests.images import digit_files, pixels, write_image
 from tests.images import image_feature as feature
 
@@ -180,16 +180,7 @@ def test_state_is_json_and_restores_the_same_preprocessing(tmp_path: Path) -> No
     image = fitted(cells(*paths), keep_aspect_ratio=True)
     state = json.loads(json.dumps(image.state(), allow_nan=False))
     assert set(state) == {"channels", "size", "keep_aspect_ratio", "mean", "std"}
-    fresh = feature(keep_aspect_ratio=True)
-    fresh.load_state(state)
-    assert fresh.state() == image.state()
-    np.testing.assert_array_equal(fresh.transform(cells(*paths)), image.transform(cells(*paths)))
-    torch.manual_seed(0)
-    first = image.build_encoder().eval()
-    torch.manual_seed(0)
-    second = fresh.build_encoder().eval()
-    batch = torch.from_numpy(image.transform(cells(*paths)))
-    assert torch.equal(first(batch), second(batch))
+    assert_restores(image, feature(keep_aspect_ratio=True), state, cells(*paths))
 
 
 # -- bad cells ----------------------------------------------------------------------------------------------

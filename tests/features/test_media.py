@@ -223,7 +223,7 @@ def test_beyond_the_memory_budget_files_are_decoded_on_access(medium: Medium) ->
 
 
 def test_the_cache_file_is_written_once_and_reused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, medium: Medium
+    tmp_path: Path, request: pytest.FixtureRequest, medium: Medium
 ) -> None:
     paths = cells(*medium.fixture_files())
     feature = medium.make()
@@ -237,10 +237,7 @@ def test_the_cache_file_is_written_once_and_reused(
     assert isinstance(first, np.memmap)
     np.testing.assert_array_equal(first, medium.fitted(paths).transform(paths))
 
-    def no_decoding(*args: Any) -> None:
-        raise AssertionError("decoded again instead of reading the cache")
-
-    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
+    request.getfixturevalue("no_decoding")
     again = medium.make()
     again.cache_dir = tmp_path / "cache"
     again.load_state(feature.state())

@@ -128,14 +128,10 @@ def test_every_encoder_trains_saves_and_reloads(tones: Path, tmp_path: Path, enc
     assert dp.load(result.bundle_dir).predict(rows) == pipeline.predict(rows)
 
 
-def test_a_second_run_reuses_the_cache(tone_run: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("no_decoding")  # after tone_run (module scope) has decoded the clips
+def test_a_second_run_reuses_the_cache(tone_run: Trained) -> None:
     output = tone_run.result.run_dir.parent
     cached = sorted((output / ".cache").iterdir())
-
-    def no_decoding(*args: Any) -> None:
-        raise AssertionError("decoded the clips again instead of reading the cache")
-
-    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
     config = audio_config(epochs=1)
     dp.Pipeline.from_config(config).fit(tone_run.data, output_dir=output, run_name="again", progress=False)
     assert sorted((output / ".cache").iterdir()) == cached

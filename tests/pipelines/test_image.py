@@ -187,14 +187,11 @@ def test_evaluate_and_predict_commands_on_a_folder(digits_run: Trained, cli: CLI
 # -- decoding paths ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("no_decoding")  # after digits_run (module scope) has decoded the images
 def test_a_second_run_reuses_the_cache(digits_run: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
     output = digits_run.result.run_dir.parent
     cached = sorted((output / ".cache").iterdir())
 
-    def no_decoding(*args: Any) -> None:
-        raise AssertionError("decoded the images again instead of reading the cache")
-
-    monkeypatch.setattr("deepwright.features.decoding.decode_into", no_decoding)
     monkeypatch.setattr("deepwright.evaluation.run_plots.write_run_plots", lambda *args, **kwargs: [])
     monkeypatch.setattr("deepwright.evaluation.run_plots.write_misclassified", lambda *args: [])
     result = dp.Pipeline.from_config(image_config(epochs=4)).fit(
