@@ -2,7 +2,7 @@
 the config's model kind (`deepwright.kinds`): a table, a forecast or a language model. The CLI only calls what is
 here.
 
->>> import deepwright as dp                                    # doctest: +SKIP
+>>> import deepwright as dp
 >>> pipe = dp.Pipeline.from_config("config.yaml")             # doctest: +SKIP
 >>> result = pipe.fit("train.csv")                            # doctest: +SKIP
 >>> pipe.predict({"age": 39, "city": "Lyon"})                 # doctest: +SKIP
