@@ -331,7 +331,7 @@ def mixed_config(*, threads: int = 2) -> dict[str, Any]:
     return {
         "input_features": numbers + categories,
         "output_features": [{"name": "label", "type": "category"}],
-        "combiner": {"type": "concat", "layers": [128], "activation": "relu"},
+        "combiner": {"type": "concat", "dims": [128], "activation": "relu"},
         "preprocessing": {"split": {"method": "random", "fractions": [0.8, 0.2], "seed": 0}},
         "trainer": {
             "epochs": 10,

@@ -59,11 +59,11 @@ def config(cell: str) -> dict[str, Any]:
                 "name": "series",
                 "type": "timeseries",
                 "normalization": "none",
-                "encoder": {"type": "rnn", "cell": cell, "hidden_size": HIDDEN, "layers": 1, "reduction": "last"},
+                "encoder": {"type": "rnn", "cell": cell, "dim": HIDDEN, "layers": 1, "reduction": "last"},
             }
         ],
         "output_features": [{"name": "label", "type": "category"}],
-        "combiner": {"type": "concat", "layers": []},
+        "combiner": {"type": "concat", "dims": []},
         "preprocessing": {"split": {"method": "random", "fractions": [TRAIN_SHARE, 1 - TRAIN_SHARE], "seed": 0}},
         "trainer": {
             "epochs": EPOCHS,

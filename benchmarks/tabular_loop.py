@@ -47,7 +47,7 @@ def seed_config(batch_size: int, epochs: int) -> dict[str, Any]:
     return {
         "input_features": inputs,
         "output_features": [{"name": "label", "type": "category"}],
-        "combiner": {"type": "concat", "layers": [128], "activation": "relu"},
+        "combiner": {"type": "concat", "dims": [128], "activation": "relu"},
         "preprocessing": {"split": {"method": "random", "fractions": [0.8, 0.2]}},
         "trainer": {
             "epochs": epochs,

@@ -31,7 +31,7 @@ def test_defaults_are_the_documented_best_practice() -> None:
     config = load_config(MINIMAL)
     assert config.model_type == "ecd"
     assert config.combiner.type == "concat"
-    assert config.combiner.layers == [128]
+    assert config.combiner.dims == [128]
     assert config.combiner.activation == "relu"
     assert config.trainer.epochs == 10
     assert config.trainer.batch_size == 32
@@ -64,9 +64,9 @@ def test_two_fractions_mean_train_and_test() -> None:
 
 
 def test_combiner_type_defaults_to_concat() -> None:
-    config = load_config(with_(combiner={"layers": [8, 4]}))
+    config = load_config(with_(combiner={"dims": [8, 4]}))
     assert config.combiner.type == "concat"
-    assert config.combiner.layers == [8, 4]
+    assert config.combiner.dims == [8, 4]
 
 
 def test_unknown_key_suggests_the_nearest_key() -> None:
@@ -120,16 +120,16 @@ def test_missing_feature_type_lists_choices() -> None:
 
 
 def test_encoder_type_defaults_to_embedding_when_options_are_given() -> None:
-    config = load_config(with_(input_features=[{"name": "c", "type": "category", "encoder": {"size": 8}}]))
+    config = load_config(with_(input_features=[{"name": "c", "type": "category", "encoder": {"dim": 8}}]))
     assert config.input_features[0].encoder.type == "embedding"
-    assert config.input_features[0].encoder.size == 8
+    assert config.input_features[0].encoder.dim == 8
 
 
 def test_several_problems_are_reported_at_once_one_per_line() -> None:
     message = config_error(
         with_(
             trainer={"epoch": 3, "batch_size": "many"},
-            combiner={"layerz": [3]},
+            combiner={"dimz": [3]},
             input_features=[{"name": "x", "type": "numbr"}],
         )
     )
@@ -137,7 +137,7 @@ def test_several_problems_are_reported_at_once_one_per_line() -> None:
     assert lines[0] == "invalid config:"
     assert any("trainer.epoch" in line and "'epochs'" in line for line in lines)
     assert any("trainer.batch_size" in line for line in lines)
-    assert any("combiner.layerz" in line and "'layers'" in line for line in lines)
+    assert any("combiner.dimz" in line and "'dims'" in line for line in lines)
     assert any("input_features[0].type" in line for line in lines)
     assert len(lines) == 5
 

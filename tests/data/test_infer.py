@@ -111,7 +111,7 @@ def test_a_split_column_with_other_values_is_not_a_split(table: pd.DataFrame) ->
 
 def test_seed_model_and_training_options(table: pd.DataFrame) -> None:
     config = infer_config(read_table(table), "price").config
-    assert config["combiner"] == {"type": "concat", "layers": [128], "activation": "relu", "dropout": 0.0}
+    assert config["combiner"] == {"type": "concat", "dims": [128], "activation": "relu", "dropout": 0.0}
     trainer = config["trainer"]
     assert trainer["batch_size"] == 32
     assert trainer["optimizer"] == {"type": "adam", "lr": 0.001}

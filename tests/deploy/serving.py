@@ -23,7 +23,7 @@ from tests.images import write_image
 # Every input type a model can have today: numbers, a category, a binary, a text, an image.
 ALL_INPUTS = [
     {"name": "review", "type": "text", "tokenizer": {"min_count": 1}},
-    {"name": "photo", "type": "image", "encoder": {"channels": [4]}},
+    {"name": "photo", "type": "image", "encoder": {"dims": [4]}},
 ]
 
 

@@ -133,7 +133,7 @@ def test_category_output_gives_a_probability_per_class(tmp_path: Path) -> None:
     config = {
         "input_features": [{"name": "age", "type": "number"}],
         "output_features": [{"name": "band", "type": "category"}],
-        "combiner": {"layers": [8]},
+        "combiner": {"dims": [8]},
         "trainer": {"epochs": 2},
     }
     pipeline = dp.Pipeline.from_config(config)

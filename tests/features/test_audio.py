@@ -232,12 +232,12 @@ def test_spectrogram_settings_share_the_cache_of_decoded_clips(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("encoder", "backbone", "width"),
     [
-        ({"channels": [4, 6]}, ConvStack, 6),
-        ({"type": "resnet", "width": 4, "blocks": [1, 1]}, ResNet, 8),
-        ({"type": "conv1d", "channels": [8, 12]}, ConvStack, 12),
-        ({"type": "rnn", "cell": "lstm", "hidden_size": 5, "layers": 1}, RecurrentEncoder, 10),
-        ({"type": "rnn", "hidden_size": 5, "bidirectional": False}, RecurrentEncoder, 5),
-        ({"type": "transformer", "size": 8, "heads": 2, "layers": 1, "feedforward": 16}, FrameTransformer, 8),
+        ({"dims": [4, 6]}, ConvStack, 6),
+        ({"type": "resnet", "dim": 4, "blocks": [1, 1]}, ResNet, 8),
+        ({"type": "conv1d", "dims": [8, 12]}, ConvStack, 12),
+        ({"type": "rnn", "cell": "lstm", "dim": 5, "layers": 1}, RecurrentEncoder, 10),
+        ({"type": "rnn", "dim": 5, "bidirectional": False}, RecurrentEncoder, 5),
+        ({"type": "transformer", "dim": 8, "heads": 2, "layers": 1, "feedforward_dim": 16}, FrameTransformer, 8),
     ],
     ids=["convstack", "resnet", "conv1d", "lstm", "gru", "transformer"],
 )
@@ -255,7 +255,7 @@ def test_every_encoder_builds_and_encodes(tmp_path: Path, encoder: dict, backbon
 
 
 def test_a_one_dimensional_stack_takes_the_mel_bins_as_channels(tmp_path: Path) -> None:
-    audio = fitted(cells(*tones(tmp_path)), encoder={"type": "conv1d", "channels": [8]})
+    audio = fitted(cells(*tones(tmp_path)), encoder={"type": "conv1d", "dims": [8]})
     first = audio.build_encoder().backbone.layers[0]
     assert isinstance(first, torch.nn.Conv1d)
     assert first.in_channels == 16
@@ -263,7 +263,7 @@ def test_a_one_dimensional_stack_takes_the_mel_bins_as_channels(tmp_path: Path) 
 
 def test_the_encoder_normalises_each_mel_band_with_the_training_statistics(tmp_path: Path) -> None:
     paths = cells(*tones(tmp_path))
-    audio = fitted(paths, encoder={"type": "conv1d", "channels": [8]})
+    audio = fitted(paths, encoder={"type": "conv1d", "dims": [8]})
     encoder = audio.build_encoder().eval()
     seen = []
     encoder.backbone.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))

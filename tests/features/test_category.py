@@ -95,7 +95,7 @@ def test_embedding_encoder() -> None:
     assert isinstance(encoder[0], nn.Embedding)
     assert encoder[0].num_embeddings == 5  # four values and the unknown bucket
     assert encoder(torch.tensor([0, 4])).shape == (2, feature.width())
-    sized = fitted(encoder={"type": "embedding", "size": 7, "dropout": 0.5})
+    sized = fitted(encoder={"type": "embedding", "dim": 7, "dropout": 0.5})
     assert sized.width() == 7
     assert isinstance(sized.build_encoder()[1], nn.Dropout)
 

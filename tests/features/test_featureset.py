@@ -24,7 +24,7 @@ CONFIG = {
         {"name": "y.class", "type": "category"},
         {"name": "z", "type": "number", "weight": 0.5},
     ],
-    "combiner": {"layers": [8]},
+    "combiner": {"dims": [8]},
 }
 
 

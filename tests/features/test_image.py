@@ -265,12 +265,12 @@ def test_the_encoder_augments_in_training_only() -> None:
 
 def test_the_encoder_builds_the_configured_backbone() -> None:
     paths = cells(*digit_files()[:4])
-    stack = fitted(paths, encoder={"channels": [4, 6], "kernel_sizes": [5, 3], "norm": None, "activation": "tanh"})
+    stack = fitted(paths, encoder={"dims": [4, 6], "kernel_sizes": [5, 3], "norm": None, "activation": "tanh"})
     backbone = stack.build_encoder().backbone
     assert isinstance(backbone, ConvStack)
     assert backbone.layers[0].kernel_size == (5, 5)
     assert stack.width() == 6
-    resnet = fitted(paths, encoder={"type": "resnet", "width": 4, "blocks": [1, 1]})
+    resnet = fitted(paths, encoder={"type": "resnet", "dim": 4, "blocks": [1, 1]})
     assert isinstance(resnet.build_encoder().backbone, ResNet)
     assert resnet.width() == 8
     for image in (stack, resnet):

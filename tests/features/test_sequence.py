@@ -81,15 +81,15 @@ def test_bad_cells_name_their_position(value: object, message: str) -> None:
 @pytest.mark.parametrize(
     "encoder",
     [
-        {"type": "rnn", "cell": "rnn", "hidden_size": 6},
-        {"type": "rnn", "cell": "gru", "hidden_size": 3, "bidirectional": True, "reduction": "attention"},
-        {"type": "transformer", "size": 8, "heads": 2, "layers": 1, "feedforward": 16},
-        {"type": "transformer", "size": 8, "heads": 2, "layers": 1, "positions": "learned", "pooling": "cls"},
+        {"type": "rnn", "cell": "rnn", "dim": 6},
+        {"type": "rnn", "cell": "gru", "dim": 3, "bidirectional": True, "reduction": "attention"},
+        {"type": "transformer", "dim": 8, "heads": 2, "layers": 1, "feedforward_dim": 16},
+        {"type": "transformer", "dim": 8, "heads": 2, "layers": 1, "positions": "learned", "pooling": "cls"},
     ],
     ids=["rnn", "gru", "transformer", "transformer-learned-cls"],
 )
 def test_padding_never_changes_an_encoding(encoder: dict) -> None:
-    notes = feature(encoder=encoder, embedding_size=5)
+    notes = feature(encoder=encoder, embedding_dim=5)
     notes.fit(cells("a b c", "a b c d e f g"))
     torch.manual_seed(0)
     model = notes.build_encoder().eval()
@@ -101,7 +101,7 @@ def test_padding_never_changes_an_encoding(encoder: dict) -> None:
 
 
 def test_convolution_encoder_shape() -> None:
-    notes = feature(encoder={"type": "conv1d", "channels": [4, 6], "pools": [1, 1]})
+    notes = feature(encoder={"type": "conv1d", "dims": [4, 6], "pools": [1, 1]})
     notes.fit(cells("a b c", "b c"))
     encoded = notes.build_encoder()(torch.from_numpy(notes.transform(cells("a b", "c"))))
     assert encoded.shape == (2, 6) == (2, notes.width())

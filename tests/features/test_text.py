@@ -36,21 +36,21 @@ def reviews(rows: int = 160, seed: int = 0) -> pd.DataFrame:
 def config(encoder: dict, **text: object) -> dict:
     return {
         "input_features": [
-            {"name": "review", "type": "text", "encoder": encoder, "embedding_size": 16, **text},
+            {"name": "review", "type": "text", "encoder": encoder, "embedding_dim": 16, **text},
             {"name": "stars", "type": "number"},
         ],
         "output_features": [{"name": "label", "type": "binary"}],
-        "combiner": {"layers": [16]},
+        "combiner": {"dims": [16]},
         "preprocessing": {"split": {"method": "stratified", "fractions": [0.7, 0.15, 0.15], "seed": 1}},
         "trainer": {"epochs": 12, "batch_size": 16, "optimizer": {"type": "adam", "lr": 0.01}},
     }
 
 
 ENCODERS = {
-    "bag": {"type": "bag", "size": 16},
-    "rnn": {"type": "rnn", "cell": "gru", "hidden_size": 16},
-    "transformer": {"type": "transformer", "size": 16, "heads": 2, "layers": 1, "pooling": "cls"},
-    "conv1d": {"type": "conv1d", "channels": [16, 16], "norm": None},
+    "bag": {"type": "bag", "dim": 16},
+    "rnn": {"type": "rnn", "cell": "gru", "dim": 16},
+    "transformer": {"type": "transformer", "dim": 16, "heads": 2, "layers": 1, "pooling": "cls"},
+    "conv1d": {"type": "conv1d", "dims": [16, 16], "norm": None},
 }
 
 
@@ -82,7 +82,7 @@ def test_the_sequence_encoders_are_the_shared_blocks() -> None:
 
 @pytest.mark.parametrize("name", ["rnn", "transformer", "conv1d"])
 def test_empty_texts_read_as_one_unknown_token(name: str) -> None:
-    options = TextFeatureConfig(name="t", type="text", encoder=ENCODERS[name], embedding_size=8)
+    options = TextFeatureConfig(name="t", type="text", encoder=ENCODERS[name], embedding_dim=8)
     feature = TextFeature(options, "input")
     feature.fit(np.array(["good film", "bad film"], dtype=object))
     ids = feature.transform(np.array(["", None, "good film"], dtype=object))

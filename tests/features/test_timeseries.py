@@ -93,9 +93,9 @@ def test_padding_holds_nan_and_truncation_keeps_the_recent_steps() -> None:
 @pytest.mark.parametrize(
     "encoder",
     [
-        {"type": "rnn", "cell": "lstm", "hidden_size": 4, "reduction": "mean"},
-        {"type": "rnn", "cell": "rnn", "hidden_size": 4, "layers": 2},
-        {"type": "transformer", "size": 8, "heads": 2, "layers": 1, "feedforward": 16},
+        {"type": "rnn", "cell": "lstm", "dim": 4, "reduction": "mean"},
+        {"type": "rnn", "cell": "rnn", "dim": 4, "layers": 2},
+        {"type": "transformer", "dim": 8, "heads": 2, "layers": 1, "feedforward_dim": 16},
     ],
     ids=["lstm", "rnn", "transformer"],
 )

@@ -74,11 +74,11 @@ def test_one_hot() -> None:
 
 
 def test_concat_combiner() -> None:
-    combiner = ConcatCombiner(ConcatCombinerConfig(layers=[16], dropout=0.1, norm="layer"), [3, 5])
+    combiner = ConcatCombiner(ConcatCombinerConfig(dims=[16], dropout=0.1, norm="layer"), [3, 5])
     assert combiner([torch.zeros(2, 3), torch.zeros(2, 5)]).shape == (2, 16)
     assert combiner.output_size == 16
     assert combiner.mlp[0].in_features == 8
-    passthrough = ConcatCombiner(ConcatCombinerConfig(layers=[]), [4])
+    passthrough = ConcatCombiner(ConcatCombinerConfig(dims=[]), [4])
     x = torch.randn(2, 4)
     assert torch.equal(passthrough([x]), x)
     assert COMBINERS.get("concat") is ConcatCombiner

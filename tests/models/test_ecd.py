@@ -16,7 +16,7 @@ NAMES = ["price.usd", "colour/name", "a b"]  # module names could not hold these
 def build() -> ECD:
     torch.manual_seed(0)
     encoders = [nn.Identity(), nn.Embedding(5, 3), nn.Embedding(4, 2)]
-    combiner = ConcatCombiner(ConcatCombinerConfig(layers=[8]), [2, 3, 2])
+    combiner = ConcatCombiner(ConcatCombinerConfig(dims=[8]), [2, 3, 2])
     heads = [nn.Linear(8, 4), ScalarHead(8)]
     return ECD(NAMES, encoders, combiner, ["label.class", "value.x"], heads)
 

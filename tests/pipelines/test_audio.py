@@ -112,11 +112,11 @@ def test_audio_and_a_table_column_in_one_model(tones: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize(
     "encoder",
     [
-        {"type": "resnet", "width": 4, "blocks": [1, 1]},
-        {"type": "conv1d", "channels": [8, 8]},
-        {"type": "rnn", "hidden_size": 8, "layers": 1},
-        {"type": "rnn", "cell": "lstm", "hidden_size": 8, "layers": 1, "bidirectional": False},
-        {"type": "transformer", "size": 16, "heads": 2, "layers": 1, "feedforward": 32},
+        {"type": "resnet", "dim": 4, "blocks": [1, 1]},
+        {"type": "conv1d", "dims": [8, 8]},
+        {"type": "rnn", "dim": 8, "layers": 1},
+        {"type": "rnn", "cell": "lstm", "dim": 8, "layers": 1, "bidirectional": False},
+        {"type": "transformer", "dim": 16, "heads": 2, "layers": 1, "feedforward_dim": 32},
     ],
     ids=["resnet", "conv1d", "gru", "lstm", "transformer"],
 )

@@ -52,8 +52,8 @@ def config(**overrides: object) -> dict:
             {"name": "price", "type": "number"},
         ],
         "output_features": [{"name": "sales", "type": "number"}],
-        "encoder": {"type": "rnn", "cell": "gru", "hidden_size": 8},
-        "combiner": {"layers": [16]},
+        "encoder": {"type": "rnn", "cell": "gru", "dim": 8},
+        "combiner": {"dims": [16]},
         "preprocessing": {"split": {"fractions": [0.7, 0.15, 0.15]}},
         "trainer": {"epochs": 4, "batch_size": 16, "optimizer": {"lr": 0.01}},
         **overrides,
@@ -90,7 +90,7 @@ def test_fit_evaluate_save_load_predict(tmp_path: Path, no_plots: None) -> None:
 def test_a_forecast_beats_persistence_on_a_trending_seasonal_series(tmp_path: Path, no_plots: None) -> None:
     """Levels rise beyond anything seen in training; forecasting changes from the last value copes."""
     frame = series(120)
-    options = config(input_features=[], horizon=1, encoder={"type": "rnn", "hidden_size": 16})
+    options = config(input_features=[], horizon=1, encoder={"type": "rnn", "dim": 16})
     options["trainer"] = {"epochs": 60, "batch_size": 16, "early_stopping": {"patience": 10}}
     result = dp.Pipeline.from_config(options).fit(frame, output_dir=tmp_path / "runs", progress=False)
     test = result.metrics["test"]["sales"]
@@ -100,9 +100,9 @@ def test_a_forecast_beats_persistence_on_a_trending_seasonal_series(tmp_path: Pa
 @pytest.mark.parametrize(
     "encoder",
     [
-        {"type": "rnn", "cell": "rnn", "hidden_size": 4},
-        {"type": "transformer", "size": 8, "heads": 2, "layers": 1, "feedforward": 16},
-        {"type": "conv1d", "channels": [4], "pools": [1]},
+        {"type": "rnn", "cell": "rnn", "dim": 4},
+        {"type": "transformer", "dim": 8, "heads": 2, "layers": 1, "feedforward_dim": 16},
+        {"type": "conv1d", "dims": [4], "pools": [1]},
     ],
     ids=["rnn", "transformer", "conv1d"],
 )

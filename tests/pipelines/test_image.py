@@ -294,7 +294,7 @@ def test_grey_and_colour_images_train_as_three_channels(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("no_image_plots")
 @pytest.mark.parametrize(
     "image",
-    [{}, {"keep_aspect_ratio": True, "encoder": {"type": "resnet", "width": 4, "blocks": [1, 1]}}],
+    [{}, {"keep_aspect_ratio": True, "encoder": {"type": "resnet", "dim": 4, "blocks": [1, 1]}}],
     ids=["stretched-convstack", "padded-resnet"],
 )
 def test_images_of_different_sizes_are_resized_to_the_most_common_training_size(
@@ -384,7 +384,7 @@ def test_init_and_train_accept_a_class_folder_tree(cli: CLI, tmp_path: Path, mon
     assert image["augmentation"]["padded_crop"]["padding"] == 1  # an eighth of 8 pixels
     assert "horizontal_flip" not in image["augmentation"]
     assert config["output_features"] == [{"name": "label", "type": "category"}]
-    image["encoder"] = {"channels": [4, 8]}
+    image["encoder"] = {"dims": [4, 8]}
     config["trainer"].update(epochs=2, checkpoint=False)
     config["trainer"].pop("early_stopping", None)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")

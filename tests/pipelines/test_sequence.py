@@ -48,11 +48,11 @@ def curves(rows: int = 120, seed: int = 0) -> pd.DataFrame:
 def sequence_config(encoder: dict | None = None, epochs: int = 12) -> dict:
     return {
         "input_features": [
-            {"name": "notes", "type": "sequence", "embedding_size": 8, "encoder": encoder or {"hidden_size": 16}},
+            {"name": "notes", "type": "sequence", "embedding_dim": 8, "encoder": encoder or {"dim": 16}},
             {"name": "tempo", "type": "number"},
         ],
         "output_features": [{"name": "last", "type": "category"}],
-        "combiner": {"layers": [16]},
+        "combiner": {"dims": [16]},
         "preprocessing": {"split": {"method": "random", "fractions": [0.7, 0.15, 0.15], "seed": 1}},
         "trainer": {"epochs": epochs, "batch_size": 16, "optimizer": {"lr": 0.01}},
     }
@@ -74,9 +74,9 @@ def test_sequence_classifier_api(tmp_path: Path, no_plots: None) -> None:
 @pytest.mark.parametrize(
     "encoder",
     [
-        {"type": "rnn", "cell": "rnn", "hidden_size": 8, "reduction": "max"},
-        {"type": "transformer", "size": 8, "heads": 2, "layers": 1, "feedforward": 16},
-        {"type": "conv1d", "channels": [8], "pools": [1]},
+        {"type": "rnn", "cell": "rnn", "dim": 8, "reduction": "max"},
+        {"type": "transformer", "dim": 8, "heads": 2, "layers": 1, "feedforward_dim": 16},
+        {"type": "conv1d", "dims": [8], "pools": [1]},
     ],
     ids=["rnn", "transformer", "conv1d"],
 )
@@ -90,9 +90,9 @@ def test_every_sequence_encoder_trains(tmp_path: Path, no_plots: None, encoder: 
 def test_series_classifier_and_series_target_api(tmp_path: Path, no_plots: None) -> None:
     frame = curves()
     options = {
-        "input_features": [{"name": "curve", "type": "timeseries", "encoder": {"hidden_size": 8}}],
+        "input_features": [{"name": "curve", "type": "timeseries", "encoder": {"dim": 8}}],
         "output_features": [{"name": "direction", "type": "binary"}, {"name": "next", "type": "timeseries"}],
-        "combiner": {"layers": [16]},
+        "combiner": {"dims": [16]},
         "preprocessing": {"split": {"method": "random", "fractions": [0.7, 0.15, 0.15], "seed": 1}},
         "trainer": {"epochs": 15, "batch_size": 16, "optimizer": {"lr": 0.01}},
     }

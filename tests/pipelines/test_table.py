@@ -193,7 +193,7 @@ def test_regression_is_reported_in_the_target_units(tmp_path: Path) -> None:
     config = {
         "input_features": [{"name": "x", "type": "number"}, {"name": "noise", "type": "number"}],
         "output_features": [{"name": "y", "type": "number"}],
-        "combiner": {"layers": [16]},
+        "combiner": {"dims": [16]},
         "trainer": {"epochs": 30, "batch_size": 16, "optimizer": {"lr": 0.01}},
     }
     pipeline = dp.Pipeline.from_config(config)
@@ -257,7 +257,7 @@ def test_bf16_trains_every_output_type(tmp_path: Path) -> None:
             {"name": "band", "type": "category"},
             {"name": "income", "type": "number"},
         ],
-        "combiner": {"layers": [8]},
+        "combiner": {"dims": [8]},
         "trainer": {"epochs": 2, "batch_size": 16, "precision": "bf16"},
     }
     pipeline = dp.Pipeline.from_config(config)

@@ -25,7 +25,7 @@ def data() -> pd.DataFrame:
 def config(epochs: int, **trainer: Any) -> dict:
     # Dropout and batch norm make the run depend on the global torch RNG as well as the shuffling.
     base = make_config(epochs=epochs, **trainer)
-    base["combiner"] = {"layers": [16], "dropout": 0.2, "norm": "batch"}
+    base["combiner"] = {"dims": [16], "dropout": 0.2, "norm": "batch"}
     base["input_features"][1]["encoder"] = {"type": "embedding", "dropout": 0.1}
     return base
 

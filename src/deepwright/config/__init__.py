@@ -27,7 +27,7 @@ Importing this package never imports torch.
 
 >>> config = load_config({"input_features": [{"name": "x", "type": "number"}],
 ...                       "output_features": [{"name": "y", "type": "category"}]})
->>> config.trainer.optimizer.type, config.combiner.layers
+>>> config.trainer.optimizer.type, config.combiner.dims
 ('adam', [128])
 """
 

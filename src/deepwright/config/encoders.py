@@ -3,7 +3,7 @@ recurrent and Transformer blocks over frames, steps and tokens."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -13,8 +13,10 @@ from deepwright.config.base import Activation, Strict
 class EmbeddingEncoderConfig(Strict):
     """A learned vector per category value."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"size": "dim"}
+
     type: Literal["embedding"] = "embedding"
-    size: int | None = Field(default=None, gt=0, description="unset: min(50, round(1.6 · values^0.56))")
+    dim: int | None = Field(default=None, gt=0, description="unset: min(50, round(1.6 · values^0.56))")
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
@@ -30,8 +32,10 @@ CategoryEncoderConfig = Annotated[EmbeddingEncoderConfig | OneHotEncoderConfig, 
 class BagEncoderConfig(Strict):
     """The token embeddings pooled over the text (a bag of words: order is ignored)."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"size": "dim"}
+
     type: Literal["bag"] = "bag"
-    size: int = Field(default=128, gt=0, description="embedding width")
+    dim: int = Field(default=128, gt=0, description="embedding width")
     pooling: Literal["mean", "max", "mean_max"] = Field(
         default="mean_max", description="mean, element-wise max, or both side by side (twice the width)"
     )
@@ -41,8 +45,10 @@ class BagEncoderConfig(Strict):
 class ConvStackEncoderConfig(Strict):
     """Convolution → norm → activation → max-pool layers, then global average pooling."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"channels": "dims"}
+
     type: Literal["convstack"] = "convstack"
-    channels: list[Annotated[int, Field(gt=0)]] = Field(default=[32, 64, 128], min_length=1)
+    dims: list[Annotated[int, Field(gt=0)]] = Field(default=[32, 64, 128], min_length=1)
     kernel_sizes: list[Annotated[int, Field(gt=0)]] | None = Field(default=None, description="unset: 3 each")
     strides: list[Annotated[int, Field(gt=0)]] | None = Field(default=None, description="unset: 1 each")
     paddings: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, description="unset: keep the size")
@@ -55,16 +61,18 @@ class ConvStackEncoderConfig(Strict):
     def _one_value_per_layer(self) -> ConvStackEncoderConfig:
         for key in ("kernel_sizes", "strides", "paddings", "pools"):
             values = getattr(self, key)
-            if values is not None and len(values) != len(self.channels):
-                raise ValueError(f"{key} has {len(values)} values for {len(self.channels)} layers in channels")
+            if values is not None and len(values) != len(self.dims):
+                raise ValueError(f"{key} has {len(values)} values for {len(self.dims)} layers in dims")
         return self
 
 
 class ResNetEncoderConfig(Strict):
     """A small ResNet of basic residual blocks; each stage after the first halves the size and doubles the width."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"width": "dim"}
+
     type: Literal["resnet"]
-    width: int = Field(default=32, gt=0, description="channels of the first stage")
+    dim: int = Field(default=32, gt=0, description="channels of the first stage")
     blocks: list[Annotated[int, Field(gt=0)]] = Field(default=[2, 2, 2], min_length=1, description="blocks per stage")
     norm: Literal["batch", "group"] | None = "batch"
 
@@ -81,9 +89,11 @@ class Conv1DEncoderConfig(ConvStackEncoderConfig):
 class RecurrentEncoderConfig(Strict):
     """A GRU or LSTM over spectrogram frames; the encoding is the mean of its outputs over time."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"hidden_size": "dim"}
+
     type: Literal["rnn"]
     cell: Literal["gru", "lstm"] = "gru"
-    hidden_size: int = Field(default=128, gt=0)
+    dim: int = Field(default=128, gt=0)
     layers: int = Field(default=2, gt=0)
     bidirectional: bool = True
     dropout: float = Field(default=0.0, ge=0, lt=1, description="between recurrent layers")
@@ -92,17 +102,19 @@ class RecurrentEncoderConfig(Strict):
 class TransformerEncoderConfig(Strict):
     """A small Transformer encoder over spectrogram frames (learned positions); the encoding is the mean over time."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"size": "dim", "feedforward": "feedforward_dim"}
+
     type: Literal["transformer"]
-    size: int = Field(default=128, gt=0, description="model width; frames are projected to it")
+    dim: int = Field(default=128, gt=0, description="model width; frames are projected to it")
     heads: int = Field(default=4, gt=0)
     layers: int = Field(default=2, gt=0)
-    feedforward: int = Field(default=256, gt=0, description="hidden size of each layer's feed-forward block")
+    feedforward_dim: int = Field(default=256, gt=0, description="hidden size of each layer's feed-forward block")
     dropout: float = Field(default=0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
-    def _heads_divide_size(self) -> TransformerEncoderConfig:
-        if self.size % self.heads:
-            raise ValueError(f"size {self.size} must be a multiple of heads {self.heads}")
+    def _heads_divide_dim(self) -> TransformerEncoderConfig:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} must be a multiple of heads {self.heads}")
         return self
 
 
@@ -120,16 +132,18 @@ class SequenceRnnEncoderConfig(RecurrentEncoderConfig):
     """A recurrent network over the steps (models/recurrent.py): `cell: rnn` is the seed's h_t = σ(W x_t +
     U h_{t-1} + b), y_t = V h_t + c; lstm and gru are PyTorch's cells. Padded steps are packed away."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"hidden_size": "dim", "output_size": "output_dim"}
+
     type: Literal["rnn"] = "rnn"
     cell: Literal["rnn", "gru", "lstm"] = "lstm"
-    hidden_size: int = Field(default=64, gt=0)
+    dim: int = Field(default=64, gt=0)
     layers: int = Field(default=1, gt=0)
     bidirectional: bool = False
     activation: Literal["tanh", "relu"] = Field(default="tanh", description="cell rnn only: σ")
     reduction: Literal["last", "mean", "max", "attention"] = Field(
         default="last", description="the outputs y_t → one vector: last step, mean, max, or attention pooling"
     )
-    output_size: int | None = Field(
+    output_dim: int | None = Field(
         default=None, gt=0, description="y_t = V h_t + c of this size; unset: y_t = h_t (the layers after it are V)"
     )
 
@@ -138,7 +152,7 @@ class SequenceTransformerEncoderConfig(TransformerEncoderConfig):
     """Pre-norm Transformer encoder blocks over the steps (models/transformer.py); padded steps are masked."""
 
     type: Literal["transformer"] = "transformer"
-    size: int = Field(default=64, gt=0, description="model width; steps are projected to it")
+    dim: int = Field(default=64, gt=0, description="model width; steps are projected to it")
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"
     pooling: Literal["mean", "cls"] = Field(default="mean", description="mean of the steps, or a learned [CLS] step")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -71,12 +71,14 @@ class TextFeatureConfig(Strict):
     """Free text, split into tokens by a tokenizer learned on the training split. The encoder is a bag of
     embeddings, or token embeddings read by a sequence block: rnn, transformer or conv1d (as for sequences)."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"embedding_size": "embedding_dim"}
+
     name: str = Field(min_length=1)
     type: Literal["text"]
     missing: MissingValues = MissingValues()
     tokenizer: TokenizerConfig = WordTokenizerConfig()
     encoder: TextEncoderConfig = BagEncoderConfig()
-    embedding_size: int = Field(
+    embedding_dim: int = Field(
         default=64, gt=0, description="token embedding width for the rnn, transformer and conv1d encoders"
     )
     max_length: int = Field(default=256, gt=0, description="tokens kept per text")
@@ -95,6 +97,8 @@ class SequenceFeatureConfig(Strict):
     """A column of token sequences: tokens separated by spaces, or a JSON list. The vocabulary (with `<pad>` and
     `<unk>` tokens) is learned on the training split; tokens seen fewer than `min_count` times are `<unk>`."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"embedding_size": "embedding_dim"}
+
     name: str = Field(min_length=1)
     type: Literal["sequence"]
     missing: MissingValues = MissingValues(strategy="error")
@@ -103,7 +107,7 @@ class SequenceFeatureConfig(Strict):
     lowercase: bool = False
     max_length: int = Field(default=256, gt=0, description="tokens kept per sequence")
     truncation: Literal["right", "left"] = Field(default="right", description="which end loses tokens")
-    embedding_size: int = Field(default=64, gt=0)
+    embedding_dim: int = Field(default=64, gt=0)
     encoder: SequenceEncoderConfig = SequenceRnnEncoderConfig()
 
     @model_validator(mode="before")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import difflib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from deepwright.config.base import RENAMES_REPORTED, renamed_key_paths
 from deepwright.config.describe import describe_issue
 from deepwright.config.forecast import ForecastConfig
 from deepwright.config.language import LanguageModelConfig
 from deepwright.config.table import Config
-from deepwright.errors import ConfigError
+from deepwright.errors import ConfigError, DeepwrightWarning
 
 # The config class of each model_type.
 MODEL_TYPES: dict[str, type[BaseModel]] = {"ecd": Config, "lm": LanguageModelConfig, "forecast": ForecastConfig}
@@ -29,7 +31,8 @@ def load_config(source: str | Path | dict | AnyConfig) -> AnyConfig:
     `model_type` chooses the schema: `ecd` (the default, a `Config`), `lm` (a `LanguageModelConfig`) or
     `forecast` (a `ForecastConfig`).
     Every problem is reported in one `ConfigError`, one line each, naming the key path; an unknown key
-    gets the nearest valid key as a suggestion.
+    gets the nearest valid key as a suggestion. A key spelled as before a rename is read, with a
+    `DeepwrightWarning` naming its path and its new name.
     """
     if isinstance(source, (Config, LanguageModelConfig, ForecastConfig)):
         return source
@@ -46,11 +49,14 @@ def load_config(source: str | Path | dict | AnyConfig) -> AnyConfig:
     prefix = f"{origin}: " if origin else ""
     root = _root_model(data, prefix)
     try:
-        return root.model_validate(data)
+        config = root.model_validate(data, context={RENAMES_REPORTED: True})
     except ValidationError as error:
         lines = [describe_issue(issue, root) for issue in error.errors()]
         unique = list(dict.fromkeys(lines))
         raise ConfigError(prefix + "\n  ".join(["invalid config:", *unique])) from None
+    for old, new in renamed_key_paths(data, config):
+        warnings.warn(f"{prefix}{old} is deprecated; use {new}", DeepwrightWarning, stacklevel=2)
+    return config
 
 
 def dump_config(config: Config) -> dict:

@@ -154,8 +154,8 @@ class AudioFeatureConfig(Strict):
     hop: float = Field(default=0.010, gt=0, description="seconds between spectrogram frames")
     mel_bins: int = Field(default=40, gt=0, description="bands of the mel filterbank")
     encoder: AudioEncoderConfig = Field(
-        default=ConvStackEncoderConfig(channels=AUDIO_CONV_CHANNELS),
-        description="convstack (2-D over mel bins × frames; channels unset: [16, 32, 64, 128]), resnet, conv1d "
+        default=ConvStackEncoderConfig(dims=AUDIO_CONV_CHANNELS),
+        description="convstack (2-D over mel bins × frames; dims unset: [16, 32, 64, 128]), resnet, conv1d "
         "(over frames), rnn or transformer",
     )
     augmentation: AudioAugmentationConfig = AudioAugmentationConfig()
@@ -171,8 +171,10 @@ class AudioFeatureConfig(Strict):
     def _default_encoder(cls, data: Any) -> Any:
         data = with_default_type(data, "encoder", "convstack")
         encoder = data.get("encoder") if isinstance(data, dict) else None
-        if isinstance(encoder, dict) and encoder.get("type") == "convstack" and "channels" not in encoder:
-            data = {**data, "encoder": {**encoder, "channels": AUDIO_CONV_CHANNELS}}
+        if isinstance(encoder, dict) and encoder.get("type") == "convstack":
+            spellings = {"dims", *ConvStackEncoderConfig.renamed_keys}  # the old spelling counts as given too
+            if not spellings & encoder.keys():
+                data = {**data, "encoder": {**encoder, "dims": AUDIO_CONV_CHANNELS}}
         return data
 
     @field_validator("missing")

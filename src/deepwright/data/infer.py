@@ -21,7 +21,16 @@ from deepwright.data.io import Table
 from deepwright.data.split import normalize_split_value
 from deepwright.errors import DataError
 
-__all__ = ["Inference", "infer_column_type", "infer_config", "infer_target_type", "text_length", "training_schedule"]
+__all__ = [
+    "Inference",
+    "find_split_column",
+    "infer_column_type",
+    "infer_config",
+    "infer_target_type",
+    "is_skewed",
+    "text_length",
+    "training_schedule",
+]
 
 _IDENTIFIER_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key)$|Id$|ID$", re.IGNORECASE)
 MAX_CATEGORY_SHARE = 0.5  # a string column with more distinct values than this share of rows is not a category
@@ -48,7 +57,8 @@ AUDIO_AUGMENTATION = {
     "time_mask": {"probability": 0.5, "count": 2, "width": 8},
     "frequency_mask": {"probability": 0.5, "count": 2, "width": 5},
 }
-# Safe for most images, digits and text included: no flips, which would turn a 2 into a mirrored 2.
+# Safe for most images, digits and text included: no flips, which would turn a 2 into a mirrored 2. The padding
+# of the crop is set per column, from the size of its first image.
 IMAGE_AUGMENTATION = {
     "padded_crop": {"probability": 0.5, "padding": 2},
     "rotation": {"probability": 0.5, "degrees": 10},
@@ -76,7 +86,7 @@ def infer_config(table: Table, target: str) -> Inference:
             column=target,
             source=table.source,
         )
-    split_column = _split_column(frame)
+    split_column = find_split_column(frame)
     inputs = []
     for column in frame.columns:
         if column in (target, split_column):
@@ -86,7 +96,7 @@ def infer_config(table: Table, target: str) -> Inference:
             notes.append(f"left out {column!r}: {reason}")
         else:
             inputs.append({"name": str(column), "type": kind})
-            if kind == "number" and _is_skewed(frame[column].to_numpy()):
+            if kind == "number" and is_skewed(frame[column].to_numpy()):
                 inputs[-1]["normalization"] = "log"
                 notes.append(f"log-scaled {column!r}: non-negative and skewed")
             if kind == "text":
@@ -112,10 +122,8 @@ def infer_config(table: Table, target: str) -> Inference:
         for feature in inputs:
             if feature["type"] == "image":
                 padding = _shift_for(frame[feature["name"]].dropna().iloc[0], table)
-                feature["augmentation"] = {
-                    "padded_crop": {"probability": 0.5, "padding": padding},
-                    "rotation": {"probability": 0.5, "degrees": 10},
-                }
+                feature["augmentation"] = {name: dict(options) for name, options in IMAGE_AUGMENTATION.items()}
+                feature["augmentation"]["padded_crop"]["padding"] = padding
                 notes.append(
                     f"augmenting {feature['name']!r} in training: shifts of up to {padding} px and rotations of up "
                     "to 10° (no flips, which would mirror digits and letters)"
@@ -135,7 +143,7 @@ def infer_config(table: Table, target: str) -> Inference:
     config = {
         "input_features": inputs,
         "output_features": [{"name": str(target), "type": target_type}],
-        "combiner": {"type": "concat", "layers": [128], "activation": "relu", "dropout": 0.0},
+        "combiner": {"type": "concat", "dims": [128], "activation": "relu", "dropout": 0.0},
         "preprocessing": {"split": split},
         "trainer": {
             "epochs": epochs,
@@ -244,9 +252,13 @@ def _media_kind(values: np.ndarray) -> str | None:
     return None
 
 
-def _is_skewed(values: np.ndarray) -> bool:
+def is_skewed(values: np.ndarray) -> bool:
     """Whether a number column is non-negative with a long right tail (sample skewness above `SKEWED`) over
-    many distinct values."""
+    many distinct values (at least `MIN_LOG_VALUES`): such a column is better log-scaled.
+
+    >>> is_skewed(np.exp(np.arange(40.0) / 4)), is_skewed(np.arange(40.0))
+    (True, False)
+    """
     numbers = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=np.float64)
     if len(numbers) < 3 or numbers.min() < 0 or numbers.std() == 0 or len(np.unique(numbers)) < MIN_LOG_VALUES:
         return False
@@ -254,8 +266,14 @@ def _is_skewed(values: np.ndarray) -> bool:
     return bool(skewness > SKEWED)
 
 
-def _split_column(frame: pd.DataFrame) -> str | None:
-    """The column named 'split' when all its values are train/validation/test spellings."""
+def find_split_column(frame: pd.DataFrame) -> str | None:
+    """The column named 'split' (in any case) when all its values are train/validation/test spellings, else None.
+
+    >>> find_split_column(pd.DataFrame({"Split": ["train", "test", "validation"]}))
+    'Split'
+    >>> print(find_split_column(pd.DataFrame({"split": ["a", "b"]})))
+    None
+    """
     for column in frame.columns:
         if str(column).lower() == "split":
             values = pd.unique(frame[column].dropna())

@@ -12,21 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from deepwright.data.infer import Inference, _is_skewed, _split_column, infer_column_type, training_schedule
+from deepwright.config import STEP_TYPES
+from deepwright.data.clean import missing_mask
+from deepwright.data.infer import Inference, find_split_column, infer_column_type, is_skewed, training_schedule
 from deepwright.data.io import Table
 from deepwright.data.split import normalize_split_value
 from deepwright.data.timeindex import find_time_column, index_times, seasonal_period
 from deepwright.errors import DataError
-from deepwright.features.base import ValueProblem
-from deepwright.features.number import to_float
 
 __all__ = ["MAX_LOOKBACK", "MIN_LOOKBACK", "choose_lookback", "infer_forecast_config"]
 
 MIN_LOOKBACK, MAX_LOOKBACK = 8, 64  # steps; a recurrent network learns little more from longer windows
 DEFAULT_LOOKBACK = 16  # steps, when the step has no calendar season (numbers, years)
 TRAIN_SHARE = 0.8  # method time: [0.8, 0.1, 0.1]
-STEP_TYPES = ("number", "binary", "category")
 
 
 def infer_forecast_config(
@@ -52,7 +52,7 @@ def infer_forecast_config(
     notes.extend(index.notes)
     if time_column is not None:
         notes.append(f"time: {_shown(time_column)}, one step every {index.frequency}")
-    split_column = _split_column(frame)
+    split_column = find_split_column(frame)
     steps = len(index.frame)
     if split_column is not None:
         split: dict[str, Any] = {"method": "column", "column": split_column}
@@ -63,7 +63,7 @@ def infer_forecast_config(
         split = {"method": "time", "fractions": [TRAIN_SHARE, 0.1, 0.1]}
         train_steps = int(steps * TRAIN_SHARE)
         notes.append("split: the first 80% of the steps train, the next 10% validate, the last 10% test")
-    training_values = to_float(index.frame[target].to_numpy())[:train_steps]
+    training_values = pd.to_numeric(index.frame[target], errors="coerce").to_numpy(dtype=np.float64)[:train_steps]
     period, detected = seasonal_period(training_values, index.frequency)
     if period is not None:
         shown = "seen in the data" if detected else "the calendar season of the step; the data shows none clearly"
@@ -90,9 +90,9 @@ def infer_forecast_config(
         "gaps": "fill" if any("filled" in note for note in index.notes) else "error",
         "input_features": inputs,
         "output_features": [{"name": str(target), "type": "number"}],
-        "encoder": {"type": "rnn", "cell": "lstm", "hidden_size": 64, "layers": 1},
+        "encoder": {"type": "rnn", "cell": "lstm", "dim": 64, "layers": 1},
         "linear": True,
-        "combiner": {"type": "concat", "layers": [128], "activation": "relu", "dropout": 0.0},
+        "combiner": {"type": "concat", "dims": [128], "activation": "relu", "dropout": 0.0},
         "preprocessing": {"split": split},
         "trainer": {
             "epochs": epochs,
@@ -116,13 +116,20 @@ def choose_lookback(period: int | None, train_steps: int) -> int:
 
 
 def to_target(values: np.ndarray, target: str, source: str, row_numbers: np.ndarray) -> np.ndarray:
-    """The target as floats (NaN where empty); a `DataError` naming the row when a value is not a number."""
-    try:
-        return to_float(values)
-    except ValueProblem as problem:
-        row = None if problem.position is None else int(row_numbers[problem.position])
-        message = f"{problem.message.split(';')[0]}; a forecast target must be numeric"
-        raise DataError(message, column=target, row=row, source=source) from None
+    """The target as floats (NaN where empty); a `DataError` naming the row when a value is not a number.
+
+    >>> to_target(np.array(["1.5", None, "nan", 2], dtype=object), "y", "s.csv", np.arange(1, 5)).tolist()
+    [1.5, nan, nan, 2.0]
+    """
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    for position in np.flatnonzero(np.isnan(numbers) & ~missing_mask(values)):
+        try:
+            value = float(values[position])  # what pandas leaves out, such as 'nan'
+        except (TypeError, ValueError):
+            message = f"value {values[position]!r} is not a number; a forecast target must be numeric"
+            raise DataError(message, column=target, row=int(row_numbers[position]), source=source) from None
+        numbers[position] = value
+    return numbers
 
 
 def _inputs(frame: Any, excluded: set, notes: list[str]) -> list[dict[str, Any]]:
@@ -136,7 +143,7 @@ def _inputs(frame: Any, excluded: set, notes: list[str]) -> list[dict[str, Any]]
             notes.append(f"left out {column!r}: {reason if kind is None else f'{kind} columns are not read per step'}")
             continue
         inputs.append({"name": str(column), "type": kind})
-        if kind == "number" and _is_skewed(frame[column].to_numpy()):
+        if kind == "number" and is_skewed(frame[column].to_numpy()):
             inputs[-1]["normalization"] = "log"
             notes.append(f"log-scaled {column!r}: non-negative and skewed")
     return inputs

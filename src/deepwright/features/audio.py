@@ -327,7 +327,7 @@ class AudioFeature:
             recurrent = RecurrentEncoder(
                 mel_bins,
                 cell=encoder.cell,
-                hidden_size=encoder.hidden_size,
+                hidden_size=encoder.dim,
                 layers=encoder.layers,
                 bidirectional=encoder.bidirectional,
                 dropout=encoder.dropout,
@@ -336,10 +336,10 @@ class AudioFeature:
         transformer = FrameTransformer(
             mel_bins,
             max_frames=self.layout_.frames,
-            size=encoder.size,
+            size=encoder.dim,
             heads=encoder.heads,
             layers=encoder.layers,
-            feedforward=encoder.feedforward,
+            feedforward=encoder.feedforward_dim,
             dropout=encoder.dropout,
         )
         return transformer, "sequence"

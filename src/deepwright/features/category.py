@@ -121,7 +121,7 @@ class CategoryFeature:
         check_is_fitted(self, "vocabulary_")
         if self.options.encoder.type == "onehot":
             return len(self.vocabulary_) + 1
-        return self.options.encoder.size or default_embedding_size(len(self.vocabulary_) + 1)
+        return self.options.encoder.dim or default_embedding_size(len(self.vocabulary_) + 1)
 
     def build_encoder(self) -> nn.Module:
         num_values = len(self.vocabulary_) + 1

@@ -93,8 +93,8 @@ class SequenceFeature:
     def build_encoder(self) -> nn.Module:
         check_is_fitted(self, "tokenizer_")
         options = self.options
-        block = build_sequence_block(options.encoder, options.embedding_size, self.length_)
-        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_size, block)
+        block = build_sequence_block(options.encoder, options.embedding_dim, self.length_)
+        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_dim, block)
 
     def _sequences(self, values: np.ndarray) -> list[list[str]]:
         """Every cell as a list of token strings; a missing, empty or unreadable cell raises `ValueProblem`."""

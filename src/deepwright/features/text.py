@@ -64,17 +64,17 @@ class TextFeature:
     def width(self) -> int:
         encoder = self.options.encoder
         if encoder.type == "bag":
-            return encoder.size * (2 if encoder.pooling == "mean_max" else 1)
+            return encoder.dim * (2 if encoder.pooling == "mean_max" else 1)
         return sequence_output_size(encoder)
 
     def build_encoder(self) -> nn.Module:
         check_is_fitted(self, "tokenizer_")
         options, encoder = self.options, self.options.encoder
         if encoder.type == "bag":
-            size, pooling = encoder.size, encoder.pooling
+            size, pooling = encoder.dim, encoder.pooling
             return BagOfEmbeddings(self.vocabulary_size_, size, dropout=encoder.dropout, pooling=pooling)
-        block = build_sequence_block(encoder, options.embedding_size, options.max_length)
-        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_size, block)
+        block = build_sequence_block(encoder, options.embedding_dim, options.max_length)
+        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_dim, block)
 
     def _texts(self, values: np.ndarray) -> list[str]:
         missing = missing_mask(values)

@@ -16,7 +16,7 @@ __all__ = ["ConcatCombiner"]
 class ConcatCombiner(nn.Module):
     """Concatenate the encoded inputs along the feature axis, then an MLP.
 
-    >>> combiner = ConcatCombiner(ConcatCombinerConfig(layers=[16]), [3, 5])
+    >>> combiner = ConcatCombiner(ConcatCombinerConfig(dims=[16]), [3, 5])
     >>> combiner([torch.zeros(2, 3), torch.zeros(2, 5)]).shape
     torch.Size([2, 16])
     """
@@ -25,7 +25,7 @@ class ConcatCombiner(nn.Module):
         super().__init__()
         self.mlp = MLP(
             sum(input_sizes),
-            options.layers,
+            options.dims,
             activation=options.activation,
             dropout=options.dropout,
             norm=options.norm,

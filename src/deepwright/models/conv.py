@@ -156,14 +156,14 @@ def conv_backbone(in_channels: int, options: Any, *, dims: int = 2) -> ConvStack
     """The ConvStack or ResNet an encoder config describes (`type` 'resnet', else a ConvStack's options).
 
     >>> from deepwright.config import ResNetEncoderConfig
-    >>> conv_backbone(1, ResNetEncoderConfig(type="resnet", width=4, blocks=[1])).output_size
+    >>> conv_backbone(1, ResNetEncoderConfig(type="resnet", dim=4, blocks=[1])).output_size
     4
     """
     if options.type == "resnet":
-        return ResNet(in_channels, width=options.width, blocks=options.blocks, norm=options.norm, dims=dims)
+        return ResNet(in_channels, width=options.dim, blocks=options.blocks, norm=options.norm, dims=dims)
     return ConvStack(
         in_channels,
-        channels=options.channels,
+        channels=options.dims,
         kernel_sizes=options.kernel_sizes,
         strides=options.strides,
         paddings=options.paddings,

@@ -56,21 +56,21 @@ def build_sequence_block(options: Any, input_size: int, max_length: int) -> nn.M
         return Recurrent(
             input_size,
             cell=options.cell,
-            hidden_size=options.hidden_size,
+            hidden_size=options.dim,
             layers=options.layers,
             bidirectional=options.bidirectional,
             dropout=options.dropout,
             activation=options.activation,
             reduction=options.reduction,
-            output_size=options.output_size,
+            output_size=options.output_dim,
         )
     if options.type == "transformer":
         return TransformerEncoder(
             input_size,
-            size=options.size,
+            size=options.dim,
             layers=options.layers,
             heads=options.heads,
-            feedforward=options.feedforward,
+            feedforward=options.feedforward_dim,
             dropout=options.dropout,
             positions=options.positions,
             pooling=options.pooling,
@@ -85,14 +85,14 @@ def sequence_output_size(options: Any) -> int:
     """The width of the vector the block of `options` returns (without building it).
 
     >>> from deepwright.config import SequenceRnnEncoderConfig
-    >>> sequence_output_size(SequenceRnnEncoderConfig(hidden_size=8, bidirectional=True))
+    >>> sequence_output_size(SequenceRnnEncoderConfig(dim=8, bidirectional=True))
     16
     """
     if options.type == "rnn":
-        return options.output_size or options.hidden_size * (2 if options.bidirectional else 1)
+        return options.output_dim or options.dim * (2 if options.bidirectional else 1)
     if options.type == "transformer":
-        return options.size
-    return options.channels[-1]
+        return options.dim
+    return options.dims[-1]
 
 
 class TokenSequenceEncoder(nn.Module):
