@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 import deepwright as dp
-from deepwright.deploy.onnx import OnnxRuntime
 from deepwright.deploy.predictor import Predictor
+from deepwright.deploy.runtimes import OnnxRuntime
 from deepwright.deploy.server import create_app
 from deepwright.errors import DeployError
 from tests.audio import audio_config, encode_sound, tone, tone_table

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from torch import nn
 
 import deepwright as dp
-from deepwright.deploy.onnx import PARITY_TOLERANCE, WEIGHTS_KEY, OnnxRuntime, export_onnx
+from deepwright.deploy.onnx import PARITY_TOLERANCE, WEIGHTS_KEY, export_onnx
 from deepwright.deploy.predictor import Predictor
+from deepwright.deploy.runtimes import OnnxRuntime
 from deepwright.deploy.server import create_app
 from deepwright.errors import BundleError, ConfigError, DeployError
 from tests.deploy.serving import Exported, Served

@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from deepwright.config import ForecastConfig, load_config
+from deepwright.config import ForecastConfig
 from deepwright.data.batches import to_tensors
 from deepwright.data.clean import missing_mask
 from deepwright.data.io import read_table
 from deepwright.data.timeindex import index_times
 from deepwright.data.windows import forecast_positions
-from deepwright.deploy.bundle import Bundle, read_bundle
+from deepwright.deploy.served import FeatureModel
 from deepwright.errors import DataError
 from deepwright.features.forecast import ForecastFeatures
 from deepwright.models.ecd import predict_logits
@@ -30,7 +29,7 @@ from deepwright.models.ecd import predict_logits
 __all__ = ["Forecaster"]
 
 
-class Forecaster:
+class Forecaster(FeatureModel):
     """A fitted forecast: its step features and model in evaluation mode. It reads a history, not rows, so the
     server neither predicts nor generates with it (see `deepwright.deploy.served.ServedModel`).
 
@@ -40,44 +39,15 @@ class Forecaster:
     0 1961-01-01             446.1
     """
 
-    can_predict = False  # a forecast reads a whole history; the server's /predict answers row by row
-    can_generate = False
-    runtime_name = "torch"
-
-    def __init__(
-        self,
-        config: ForecastConfig,
-        features: ForecastFeatures,
-        model: torch.nn.Module,
-        metrics: dict | None = None,
-        *,
-        bundle: Bundle | None = None,
-    ) -> None:
-        self.config = config
-        self.features = features
-        self.model = model.eval()
-        self.metrics = metrics or {}
-        self.bundle = bundle  # the bundle it was loaded from, if any
-
-    @property
-    def model_type(self) -> str:
-        """The config's model_type: `forecast`."""
-        return self.config.model_type
+    # neither can_predict nor can_generate: a forecast reads a whole history, the server's /predict answers
+    # row by row
+    config: ForecastConfig
+    features: ForecastFeatures
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> Forecaster:
         """Load and verify a forecast bundle written by `deepwright train` or `Pipeline.save`."""
-        bundle = read_bundle(path, model_type="forecast")
-        config = load_config(bundle.config)
-        features = ForecastFeatures(config)
-        features.load_state(bundle.preprocessing)
-        model = features.build_model()
-        bundle.load_weights(model)
-        return cls(config, features, model, bundle.metrics, bundle=bundle)
-
-    def preprocessing_state(self) -> dict[str, Any]:
-        """What the bundle's preprocessing.json holds."""
-        return self.features.state()
+        return cls.read(path, "forecast", ForecastFeatures)
 
     @property
     def history_columns(self) -> list[str]:

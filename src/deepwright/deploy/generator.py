@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from deepwright.config import GenerationConfig, GPTConfig, LanguageModelConfig, load_config
 from deepwright.deploy.bundle import Bundle, read_bundle
+from deepwright.deploy.served import LoadedModel
 from deepwright.errors import BundleError, ConfigError, DataError
 from deepwright.features.tokenization import PAD_ID, UNKNOWN_ID, decode, encode_corpus, tokenizer_from_json
 from deepwright.models.gpt import GPT
@@ -48,13 +49,11 @@ def build_language_model(options: GPTConfig, vocabulary_size: int) -> GPT:
     )
 
 
-class TextGenerator:
+class TextGenerator(LoadedModel):
     """A trained language model and its tokenizer, ready to continue prompts (see the module docstring): served by
     `/generate` (see `deepwright.deploy.served.ServedModel`)."""
 
-    can_predict = False
     can_generate = True  # a prompt in, text out
-    runtime_name = "torch"
 
     def __init__(
         self,
@@ -65,16 +64,8 @@ class TextGenerator:
         *,
         bundle: Bundle | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, model, metrics, bundle=bundle)
         self.tokenizer = tokenizer
-        self.model = model.eval()
-        self.metrics = metrics or {}
-        self.bundle = bundle  # the bundle it was loaded from, if any
-
-    @property
-    def model_type(self) -> str:
-        """The config's model_type: `lm`."""
-        return self.config.model_type
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> TextGenerator:

@@ -33,6 +33,7 @@ from torch import nn
 
 from deepwright.deploy.runtimes import OnnxRuntime, TorchRuntime, take_rows
 from deepwright.errors import BundleError, DeployError
+from deepwright.models.ecd import ECD
 
 if TYPE_CHECKING:
     from deepwright.deploy.bundle import Bundle
@@ -256,7 +257,7 @@ def _export_failure(model: nn.Module, inputs: tuple, error: Exception) -> str:
 
 def _parts(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
     """The model's parts with readable names: each input's encoder, the combiner, each output's head."""
-    if not all(hasattr(model, name) for name in ("encoders", "combiner", "heads")):
+    if not isinstance(model, ECD):
         yield from ((f"part {name!r}", module) for name, module in model.named_children())
         return
     for name, encoder in zip(model.input_names, model.encoders):

@@ -19,18 +19,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepwright.config import Config, load_config
+from deepwright.config import Config
 from deepwright.data.io import Table, read_table
-from deepwright.deploy.bundle import Bundle, read_bundle
+from deepwright.deploy.bundle import Bundle
 from deepwright.deploy.onnx import onnx_runtime
 from deepwright.deploy.runtimes import Runtime, TorchRuntime
+from deepwright.deploy.served import FeatureModel
 from deepwright.errors import ConfigError, DataError
 from deepwright.features.featureset import Columns, FeatureSet
 
 __all__ = ["Predictor"]
 
 
-class Predictor:
+class Predictor(FeatureModel):
     """A fitted feature set and model in evaluation mode, ready to predict raw rows: a table model (`ecd`), served
     by `/predict` (see `deepwright.deploy.served.ServedModel`).
 
@@ -40,7 +41,6 @@ class Predictor:
     """
 
     can_predict = True  # rows in, one prediction per row out
-    can_generate = False
 
     def __init__(
         self,
@@ -51,17 +51,8 @@ class Predictor:
         *,
         bundle: Bundle | None = None,
     ) -> None:
-        self.config = config
-        self.features = features
-        self.model = model.eval()
-        self.metrics = metrics or {}
-        self.bundle = bundle  # the bundle it was loaded from, if any
+        super().__init__(config, features, model, metrics, bundle=bundle)
         self.runtime: Runtime = TorchRuntime(self.model, config.trainer.eval_batch_size)
-
-    @property
-    def model_type(self) -> str:
-        """The config's model_type: `ecd`."""
-        return self.config.model_type
 
     @property
     def runtime_name(self) -> str:
@@ -77,22 +68,12 @@ class Predictor:
         With `runtime="onnx"`, the tensor part runs on ONNX Runtime: from `onnx_path`, else the bundle's
         `model.onnx` (written by `deepwright export`), else a graph exported now, in memory.
         """
-        bundle = read_bundle(path, model_type="ecd")
-        config = load_config(bundle.config)
-        features = FeatureSet(config)
-        features.load_state(bundle.preprocessing)
-        model = features.build_model()
-        bundle.load_weights(model)
-        predictor = cls(config, features, model, bundle.metrics, bundle=bundle)
+        predictor = cls.read(path, "ecd", FeatureSet)
         if runtime == "onnx":
             predictor.runtime = onnx_runtime(predictor, onnx_path)
         elif runtime != "torch":
             raise ConfigError(f"runtime {runtime!r} is not a choice; choices: torch, onnx")
         return predictor
-
-    def preprocessing_state(self) -> dict[str, Any]:
-        """What the bundle's preprocessing.json holds: every feature's fitted state."""
-        return self.features.state()
 
     def predict(self, rows: Any) -> Any:
         """Predict `rows`: a dict → a dict, a list of dicts → a list of dicts, anything tabular → a DataFrame."""

@@ -3,7 +3,8 @@
 `Predictor` (model_type `ecd`), `Forecaster` (`forecast`) and `TextGenerator` (`lm`) are each a `ServedModel`.
 A model that `can_predict` is also a `RowModel` (the server adds `/predict`); one that `can_generate` is also a
 `TextModel` (the server adds `/generate`). A model that can do neither (a forecast, which reads a whole history)
-is refused by the server with a `DeployError`.
+is refused by the server with a `DeployError`. `LoadedModel` is the part of the contract they share, and
+`FeatureModel` the loading of a model whose inputs go through a fitted feature set (a table model, a forecast).
 
 >>> from deepwright.deploy.predictor import Predictor
 >>> Predictor.can_predict, Predictor.can_generate
@@ -12,13 +13,19 @@ is refused by the server with a `DeployError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    from deepwright.deploy.bundle import Bundle
+from typing_extensions import Self
 
-__all__ = ["RowModel", "ServedModel", "TextModel"]
+from deepwright.config import load_config
+from deepwright.deploy.bundle import Bundle, read_bundle
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["FeatureModel", "LoadedModel", "RowModel", "ServedModel", "TextModel"]
 
 
 class ServedModel(Protocol):
@@ -83,3 +90,50 @@ class TextModel(ServedModel, Protocol):
     ) -> Iterable[str]:
         """The text that continues `prompt`, piece by piece (None: the bundle's default for that option). A bad
         prompt raises a `DeepwrightError`."""
+
+
+class LoadedModel:
+    """The part of a `ServedModel` every loaded model shares: its config, its model in evaluation mode, the
+    metrics and bundle it was saved with, and the answers of a model that neither predicts rows nor writes text
+    on torch (each kind overrides what it does otherwise)."""
+
+    can_predict = False
+    can_generate = False
+    runtime_name = "torch"
+
+    def __init__(self, config: Any, model: nn.Module, metrics: dict | None = None, *, bundle: Bundle | None) -> None:
+        self.config = config
+        self.model = model.eval()
+        self.metrics = metrics or {}
+        self.bundle = bundle  # the bundle it was loaded from, if any
+
+    @property
+    def model_type(self) -> str:
+        """The config's model_type: `ecd`, `forecast` or `lm`."""
+        return self.config.model_type
+
+
+class FeatureModel(LoadedModel):
+    """A loaded model whose inputs go through a fitted feature set (a table model, a forecast)."""
+
+    def __init__(
+        self, config: Any, features: Any, model: nn.Module, metrics: dict | None = None, *, bundle: Bundle | None = None
+    ) -> None:
+        super().__init__(config, model, metrics, bundle=bundle)
+        self.features = features
+
+    @classmethod
+    def read(cls, path: str | Path, model_type: str, features_class: Callable[[Any], Any]) -> Self:
+        """The model of the bundle at `path` (of `model_type`): its config, its features (`features_class` of the
+        config) with their fitted state, and the model they build with the saved weights."""
+        bundle = read_bundle(path, model_type=model_type)
+        config = load_config(bundle.config)
+        features = features_class(config)
+        features.load_state(bundle.preprocessing)
+        model = features.build_model()
+        bundle.load_weights(model)
+        return cls(config, features, model, bundle.metrics, bundle=bundle)
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        """What the bundle's preprocessing.json holds: every feature's fitted state."""
+        return self.features.state()
