@@ -46,11 +46,12 @@ def measure(name: str, size: dict[str, int], tokenizer: Any, repeats: int) -> di
     import torch
 
     from deepwright.config import load_config
-    from deepwright.deploy.generator import TextGenerator, build_language_model
+    from deepwright.deploy.generator import TextGenerator
+    from deepwright.models.gpt import GPT
 
     config = load_config({"model_type": "lm", "model": size})
     torch.manual_seed(0)
-    model = build_language_model(config.model, tokenizer.get_vocab_size()).eval()
+    model = GPT.from_options(config.model, tokenizer.get_vocab_size()).eval()
     generator = TextGenerator(config, tokenizer, model)
     timed_tokens(model, True, 0)  # warm-up
     cached, uncached, whole, same = [], [], [], True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deepwright.errors import ConfigError
-from deepwright.registry import BLOCKS, COMBINERS, FEATURES, METRICS, Registry
+from deepwright.registry import COMBINERS, ENCODERS, FEATURES, METRICS, Registry
 
 
 def test_register_and_get() -> None:
@@ -51,7 +51,7 @@ def test_registering_a_name_twice_is_a_bug() -> None:
 
 def test_builtin_entries_are_registered() -> None:
     assert {"number", "binary", "category"} <= set(FEATURES.names())
-    assert "mlp" in BLOCKS
+    assert {"codes/embedding", "tokens/bag", "steps/rnn", "grid/convstack", "frames/transformer"} <= set(ENCODERS)
     assert "concat" in COMBINERS
     assert {"accuracy", "f1", "macro_f1", "roc_auc", "log_loss", "rmse", "mae", "r2"} <= set(METRICS.names())
     assert list(FEATURES) == sorted(FEATURES.names())

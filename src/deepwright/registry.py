@@ -1,4 +1,4 @@
-"""Named tables of the things a config can choose: feature types, model blocks, combiners, metrics.
+"""Named tables of the things a config can choose: feature types, encoders, combiners, metrics.
 
 Entries are added with an explicit decorator in the module that defines them; there is no discovery magic.
 Modules that register entries are imported by `load_builtins()` so a lookup always sees all of them.
@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 from deepwright.errors import ConfigError
 
-__all__ = ["BLOCKS", "COMBINERS", "FEATURES", "METRICS", "Registry", "load_builtins"]
+__all__ = ["COMBINERS", "ENCODERS", "FEATURES", "METRICS", "Registry", "load_builtins"]
 
 T = TypeVar("T")
 
@@ -31,6 +31,8 @@ _BUILTIN_MODULES = (
     "deepwright.models.conv",
     "deepwright.models.recurrent",
     "deepwright.models.transformer",
+    "deepwright.models.sequence_encoders",
+    "deepwright.models.sequence",
     "deepwright.models.combiners",
     "deepwright.evaluation.metrics",
     "deepwright.evaluation.forecast",
@@ -94,7 +96,8 @@ class Registry(Generic[T]):
 
 
 FEATURES: Registry = Registry("feature type")
-BLOCKS: Registry = Registry("block")
+# Encoder builders by "<what the encoder reads>/<encoder config type>" (see `deepwright.models.encoders`).
+ENCODERS: Registry = Registry("encoder")
 COMBINERS: Registry = Registry("combiner")
 METRICS: Registry = Registry("metric")
 

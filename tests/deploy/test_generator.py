@@ -9,8 +9,9 @@ import torch
 
 from deepwright.config import LanguageModelConfig, load_config
 from deepwright.deploy import generator as generator_module
-from deepwright.deploy.generator import TextGenerator, _stop_prefix_length, build_language_model
+from deepwright.deploy.generator import TextGenerator, _stop_prefix_length
 from deepwright.features.tokenization import train_tokenizer
+from deepwright.models.gpt import GPT
 
 
 def make_generator(kind: str, texts: list[str]) -> TextGenerator:
@@ -19,7 +20,7 @@ def make_generator(kind: str, texts: list[str]) -> TextGenerator:
         {"model_type": "lm", "tokenizer": tokenizer_options, "model": {"layers": 1, "heads": 1, "dim": 8}}
     )
     tokenizer = train_tokenizer(config.tokenizer, texts)
-    return TextGenerator(config, tokenizer, build_language_model(config.model, tokenizer.get_vocab_size()))
+    return TextGenerator(config, tokenizer, GPT.from_options(config.model, tokenizer.get_vocab_size()))
 
 
 def script(monkeypatch: pytest.MonkeyPatch, tokens: list[int]) -> None:

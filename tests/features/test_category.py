@@ -11,7 +11,8 @@ from torch import nn
 
 from deepwright.config import CategoryFeatureConfig
 from deepwright.features.base import ValueProblem
-from deepwright.features.category import MISSING_KEY, CategoryFeature, default_embedding_size, softmax
+from deepwright.features.category import MISSING_KEY, CategoryFeature, softmax
+from deepwright.models.blocks import default_embedding_size
 
 # b ×3, a ×2, c ×1, missing ×2
 TRAIN = ["a", "b", "b", None, "a", "b", "c", ""]

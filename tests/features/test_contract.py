@@ -1,12 +1,15 @@
 """The feature contract, checked for every registered feature type in every role it can take.
 
-A new feature type fails here until it adds sample columns to `SAMPLES`; then it gets all of these checks.
+A new feature type fails here until it adds sample columns to `SAMPLES`; then it gets all of these checks. The
+registry's types are the config's: a type registered without its config (or the reverse) fails here too.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
+import typing
 from typing import Any
 
 import numpy as np
@@ -14,10 +17,12 @@ import pytest
 import soundfile
 import torch
 from PIL import Image
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
-from deepwright.config import OUTPUT_TYPES, FeatureConfig
+from deepwright.config import OUTPUT_TYPES, Config, FeatureConfig
+from deepwright.deploy.schema import REQUEST_TYPES
 from deepwright.errors import NotFittedError
+from deepwright.features.base import Feature
 from deepwright.registry import FEATURES
 
 
@@ -188,3 +193,83 @@ def test_transform_before_fit_says_to_fit(kind: str, role: str) -> None:
     _, later = samples(kind, role)
     with pytest.raises(NotFittedError, match="fit"):
         build(kind, role).transform(later)
+
+
+def type_tags(annotation: Any) -> set[str]:
+    """The `type` tags of the config classes in an annotation (a list of a discriminated union, a union, …)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return set(typing.get_args(annotation.model_fields["type"].annotation))
+    return set().union(*(type_tags(argument) for argument in typing.get_args(annotation)))
+
+
+def test_the_registered_types_are_the_config_unions_tags() -> None:
+    inputs = type_tags(Config.model_fields["input_features"].annotation)
+    outputs = type_tags(Config.model_fields["output_features"].annotation)
+    assert set(FEATURES.names()) == inputs
+    assert set(OUTPUT_TYPES) <= outputs <= inputs
+
+
+# Every method and attribute of the contract (`deepwright.features.base.Feature`), the optional hooks included.
+CONTRACT_METHODS = [
+    "fit",
+    "transform",
+    "transform_many",
+    "locate",
+    "state",
+    "load_state",
+    "width",
+    "build_encoder",
+    "request_hints",
+    "accepts_missing",
+    "build_head",
+    "loss",
+    "metrics",
+    "postprocess",
+]
+
+
+@pytest.mark.parametrize("kind", FEATURES.names())
+def test_every_registered_type_implements_the_contract(kind: str) -> None:
+    cls = FEATURES.get(kind)
+    assert issubclass(cls, Feature) and not inspect.isabstract(cls)
+    assert set(CONTRACT_METHODS) <= {name for name in dir(Feature) if not name.startswith("_")}
+    feature, _, later = fitted(kind, "input")
+    for name in CONTRACT_METHODS:
+        assert callable(getattr(feature, name)), name
+    assert isinstance(feature.passthrough, bool) and isinstance(feature.reads_files, bool)
+    assert feature.request_type in REQUEST_TYPES
+    assert feature.cache_dir is None
+    assert isinstance(feature.accepts_missing(), bool)
+    hints = feature.request_hints()
+    assert isinstance(hints, dict)
+    json.dumps(hints)
+    together = cls.transform_many([feature], {NAME: later})
+    assert set(together) <= {NAME}
+    if together:
+        assert np.array_equal(together[NAME], feature.transform(later))
+    assert feature.locate(feature.transform(later), np.arange(1, len(later) + 1), "data.csv") is None
+
+
+@pytest.mark.parametrize("kind", OUTPUT_TYPES)
+def test_an_output_names_its_classes_or_none(kind: str) -> None:
+    feature, _, _ = fitted(kind, "output")
+    assert feature.labels_ is None or len(feature.labels_) >= 2
+
+
+def encoder_types(kind: str) -> list[str]:
+    """The encoder types a feature type's config offers (none for a passthrough type)."""
+    field = type(build(kind, "input").options).model_fields.get("encoder")
+    return sorted(type_tags(field.annotation)) if field else []
+
+
+ENCODER_CASES = [(kind, encoder) for kind in FEATURES.names() for encoder in encoder_types(kind)]
+
+
+@pytest.mark.parametrize(("kind", "encoder"), ENCODER_CASES)
+def test_every_encoder_type_of_a_feature_builds_and_encodes_to_its_width(kind: str, encoder: str) -> None:
+    options = TypeAdapter(FeatureConfig).validate_python({"name": NAME, "type": kind, "encoder": {"type": encoder}})
+    feature = FEATURES.get(kind)(options, "input")
+    train, later = samples(kind, "input")
+    feature.fit(train)
+    model = feature.build_encoder().eval()
+    assert model(torch.from_numpy(feature.transform(later))).shape == (len(later), feature.width())

@@ -6,10 +6,20 @@ import pytest
 import torch
 from torch import nn
 
-from deepwright.config import ConcatCombinerConfig
-from deepwright.models.blocks import ACTIVATIONS, MLP, OneHot, ScalarHead, initialize
+from deepwright.config import BagEncoderConfig, ConcatCombinerConfig, EmbeddingEncoderConfig, OneHotEncoderConfig
+from deepwright.models.blocks import (
+    ACTIVATIONS,
+    MLP,
+    BagOfEmbeddings,
+    CodeEmbedding,
+    OneHot,
+    ScalarHead,
+    default_embedding_size,
+    initialize,
+)
 from deepwright.models.combiners import ConcatCombiner
-from deepwright.registry import BLOCKS, COMBINERS
+from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
+from deepwright.registry import COMBINERS
 
 
 @pytest.mark.parametrize("layers", [[], [8], [16, 8, 3]])
@@ -58,8 +68,20 @@ def test_mlp_dropout_only_when_asked_and_only_in_training() -> None:
     assert torch.equal(mlp(x), mlp(x))
 
 
-def test_mlp_is_registered() -> None:
-    assert BLOCKS.get("mlp") is MLP
+def test_code_and_bag_encoders_are_dispatched_by_type() -> None:
+    embedding = build_encoder(EmbeddingEncoderConfig(dropout=0.5), EncoderInput("codes", 5))
+    assert isinstance(embedding, CodeEmbedding) and isinstance(embedding[1], nn.Dropout)
+    assert embedding.output_size == default_embedding_size(5) == embedding[0].embedding_dim
+    assert isinstance(build_encoder(OneHotEncoderConfig(type="onehot"), EncoderInput("codes", 5)), OneHot)
+    bag = build_encoder(BagEncoderConfig(dim=4, pooling="mean"), EncoderInput("tokens", 10))
+    assert isinstance(bag, BagOfEmbeddings) and bag.output_size == 4
+
+
+def test_encoder_width_builds_nothing_and_draws_no_random_numbers() -> None:
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    assert encoder_width(BagEncoderConfig(dim=4), EncoderInput("tokens", 10)) == 8  # mean_max: twice the width
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_scalar_head_drops_the_trailing_axis() -> None:

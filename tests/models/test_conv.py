@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from deepwright.config import Conv1DEncoderConfig, ConvStackEncoderConfig, ResNetEncoderConfig
 from deepwright.models.conv import ConvStack, ResNet
-from deepwright.registry import BLOCKS
+from deepwright.models.encoders import EncoderInput, build_encoder
 
 # A 4×5 input and a 2×3 kernel whose entries are small multiples of 1/4, so every sum is exact in float32.
 INPUT = [
@@ -242,6 +243,11 @@ def test_resnet_trains_in_batch_norm_and_runs_on_one_image_in_eval() -> None:
     assert net.eval()(torch.rand(1, 1, 8, 8)).shape == (1, 8)
 
 
-def test_blocks_are_registered() -> None:
-    assert BLOCKS.get("convstack") is ConvStack
-    assert BLOCKS.get("resnet") is ResNet
+def test_conv_encoders_are_dispatched_by_type() -> None:
+    stack = build_encoder(ConvStackEncoderConfig(dims=[4, 6]), EncoderInput("grid", 3))
+    assert isinstance(stack, ConvStack) and stack.output_size == 6
+    assert isinstance(stack.layers[0], nn.Conv2d) and stack.layers[0].in_channels == 3
+    resnet = build_encoder(ResNetEncoderConfig(type="resnet", dim=4, blocks=[1, 1]), EncoderInput("grid", 1))
+    assert isinstance(resnet, ResNet) and resnet.output_size == 8
+    along_time = build_encoder(Conv1DEncoderConfig(type="conv1d", dims=[5]), EncoderInput("grid", 7, dims=1))
+    assert isinstance(along_time, ConvStack) and isinstance(along_time.layers[0], nn.Conv1d)

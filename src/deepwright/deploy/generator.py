@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from deepwright.config import GenerationConfig, GPTConfig, LanguageModelConfig, load_config
+from deepwright.config import GenerationConfig, LanguageModelConfig, load_config
 from deepwright.deploy.bundle import Bundle, read_bundle
 from deepwright.deploy.served import LoadedModel
 from deepwright.errors import BundleError, ConfigError, DataError
@@ -29,24 +29,10 @@ from deepwright.features.tokenization import PAD_ID, UNKNOWN_ID, decode, encode_
 from deepwright.models.gpt import GPT
 from deepwright.models.sampling import generate_tokens
 
-__all__ = ["Generation", "TextGenerator", "build_language_model"]
+__all__ = ["Generation", "TextGenerator"]
 
 EMPTY_PROMPT = "\n"  # what an empty prompt starts from (as nanoGPT's sample.py)
 _MAX_CHARACTER_BYTES = 4  # a UTF-8 character spans at most 4 bytes, so at most 4 byte-level tokens
-
-
-def build_language_model(options: GPTConfig, vocabulary_size: int) -> GPT:
-    """The GPT that `options` describe, for a vocabulary of `vocabulary_size` tokens."""
-    return GPT(
-        vocabulary_size=vocabulary_size,
-        block_size=options.block_size,
-        layers=options.layers,
-        heads=options.heads,
-        dim=options.dim,
-        dropout=options.dropout,
-        bias=options.bias,
-        tie_weights=options.tie_weights,
-    )
 
 
 class TextGenerator(LoadedModel):
@@ -77,7 +63,7 @@ class TextGenerator(LoadedModel):
             vocabulary_size = int(bundle.preprocessing["vocabulary_size"])
         except Exception as error:  # a missing key, or JSON that `tokenizers` rejects (it raises plain Exception)
             raise BundleError(f"{bundle.path / 'preprocessing.json'}: no usable tokenizer ({error})") from None
-        model = build_language_model(config.model, vocabulary_size)
+        model = GPT.from_options(config.model, vocabulary_size)
         bundle.load_weights(model)
         return cls(config, tokenizer, model, bundle.metrics, bundle=bundle)
 

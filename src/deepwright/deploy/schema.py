@@ -1,7 +1,8 @@
 """Request schemas from a model's input features: the JSON each field takes, the validator of `/predict` bodies,
 readable validation problems, and the metadata the web page builds its form from.
 
-Each input feature type declares `request_type`, the kind of JSON value a request gives for it:
+Each input feature type declares `request_type` (see the contract in `deepwright.features.base`), the kind of JSON
+value a request gives for it:
 
     number   a JSON number (no NaN or infinity)
     label    a string, number or boolean: a value seen in training (binary, category)
@@ -9,11 +10,11 @@ Each input feature type declares `request_type`, the kind of JSON value a reques
     list     a list of values (strings or numbers), or one string of them separated by spaces (sequences, series)
     media    a file sent inline: a `data:` URL (`data:image/png;base64,…`) or {"base64": "…"}; the server reads
              no paths
-    any      (a type that declares nothing) any JSON value, checked by the feature's own preprocessing
+    any      (the default) any JSON value, checked by the feature's own preprocessing
 
-A type may also offer `request_hints()` → {"example": value, "choices": [...], "open_choices": bool,
-"accept": "image/*", …}, which document the field and fill the web page's form. A field is nullable (null: a
-missing value, filled as the feature's `missing` option says) unless its missing strategy is `error`.
+Its `request_hints()` → {"example": value, "choices": [...], "open_choices": bool, "accept": "image/*", …}
+document the field and fill the web page's form. A field is nullable (null: a missing value, filled as the
+feature's `missing` option says) when `accepts_missing()`: by default, unless its missing strategy is `error`.
 
 >>> from pydantic import TypeAdapter
 >>> TypeAdapter(REQUEST_TYPES["number"].annotation).validate_python(2)
@@ -156,13 +157,12 @@ def input_fields(features: Any) -> list[InputField]:
     """The request fields of a fitted `FeatureSet`'s inputs, in config order."""
     fields = []
     for feature in features.inputs:
-        kind = getattr(feature, "request_type", None) or ("media" if getattr(feature, "reads_files", False) else "any")
+        kind = feature.request_type
         if kind not in REQUEST_TYPES:
             raise ValueError(f"feature type {feature.options.type!r} declares unknown request_type {kind!r}")
-        missing = getattr(feature.options, "missing", None)
-        nullable = getattr(missing, "strategy", None) != "error"
-        hints = feature.request_hints() if hasattr(feature, "request_hints") else {}
-        fields.append(InputField(feature.name, feature.options.type, kind, nullable, hints))
+        fields.append(
+            InputField(feature.name, feature.options.type, kind, feature.accepts_missing(), feature.request_hints())
+        )
     return fields
 
 
@@ -171,7 +171,7 @@ def output_fields(features: Any) -> list[dict[str, Any]]:
     outputs = []
     for feature in features.outputs:
         entry: dict[str, Any] = {"name": feature.name, "type": feature.options.type}
-        if getattr(feature, "labels_", None) is not None:
+        if feature.labels_ is not None:
             entry["classes"] = list(feature.labels_)
         outputs.append(entry)
     return outputs

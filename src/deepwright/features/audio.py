@@ -19,7 +19,6 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,10 +29,9 @@ from deepwright.config import AudioFeatureConfig
 from deepwright.data.media import MediaError, describe_cell, open_cell
 from deepwright.errors import ConfigError
 from deepwright.features.base import Role, check_is_fitted
-from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column, probe_cells
+from deepwright.features.decoding import Decoding, LazyColumn, MediaFeature, check_cells, decode_column, probe_cells
 from deepwright.models.audio_augment import SpecAugment, WaveAugmentation, shifted
-from deepwright.models.conv import conv_backbone
-from deepwright.models.sequence import FrameTransformer, RecurrentEncoder
+from deepwright.models.encoders import EncoderInput, build_encoder
 from deepwright.models.spectrogram import LogMel, fft_size, frame_count, mel_filterbank
 from deepwright.registry import FEATURES
 
@@ -58,6 +56,14 @@ _ARRANGEMENTS = {
     "image": _with_band_positions,  # (B, 2, mel_bins, frames): 2-D convolutions
     "channels": lambda spectrograms: spectrograms,  # (B, mel_bins, frames): 1-D convolutions along time
     "sequence": lambda spectrograms: spectrograms.transpose(1, 2),  # (B, frames, mel_bins): RNN, Transformer
+}
+# The arrangement each encoder type reads.
+_ARRANGEMENT_OF = {
+    "convstack": "image",
+    "resnet": "image",
+    "conv1d": "channels",
+    "rnn": "sequence",
+    "transformer": "sequence",
 }
 
 
@@ -204,18 +210,11 @@ def _log_mel(layout: AudioLayout) -> LogMel:
 
 
 @FEATURES.register("audio")
-class AudioFeature:
+class AudioFeature(MediaFeature):
     """A column of sound clips (see the module docstring)."""
 
-    passthrough = False
-    reads_files = True
-    request_type = "media"
-
     def __init__(self, options: AudioFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
-        self.cache_dir: Path | None = None  # set by the caller to keep decoded clips between runs
+        super().__init__(options, role)
         self.layout_: AudioLayout | None = None
         self.mean_: list[float] | None = None
         self.std_: list[float] | None = None
@@ -318,31 +317,14 @@ class AudioFeature:
     def _backbone(self) -> tuple[nn.Module, str]:
         """The configured encoder over spectrograms, and how it takes them (a key of `_ARRANGEMENTS`)."""
         check_is_fitted(self, "layout_")
-        encoder, mel_bins = self.options.encoder, self.layout_.mel_bins
-        if encoder.type in ("convstack", "resnet"):
-            return conv_backbone(2, encoder, dims=2), "image"  # the spectrogram and the band positions
-        if encoder.type == "conv1d":
-            return conv_backbone(mel_bins, encoder, dims=1), "channels"
-        if encoder.type == "rnn":
-            recurrent = RecurrentEncoder(
-                mel_bins,
-                cell=encoder.cell,
-                hidden_size=encoder.dim,
-                layers=encoder.layers,
-                bidirectional=encoder.bidirectional,
-                dropout=encoder.dropout,
-            )
-            return recurrent, "sequence"
-        transformer = FrameTransformer(
-            mel_bins,
-            max_frames=self.layout_.frames,
-            size=encoder.dim,
-            heads=encoder.heads,
-            layers=encoder.layers,
-            feedforward=encoder.feedforward_dim,
-            dropout=encoder.dropout,
-        )
-        return transformer, "sequence"
+        layout = self.layout_
+        arrangement = _ARRANGEMENT_OF[self.options.encoder.type]
+        inputs = {
+            "image": EncoderInput("grid", 2),  # the spectrogram and the band positions, 2-D
+            "channels": EncoderInput("grid", layout.mel_bins, dims=1),
+            "sequence": EncoderInput("frames", layout.mel_bins, steps=layout.frames),
+        }
+        return build_encoder(self.options.encoder, inputs[arrangement]), arrangement
 
     def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyColumn:
         layout = self.layout_

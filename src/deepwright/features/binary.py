@@ -16,7 +16,7 @@ from torch import nn
 from deepwright.config import BinaryFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.evaluation.metrics import confusion
-from deepwright.features.base import Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
+from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
 from deepwright.models.blocks import ScalarHead
 from deepwright.registry import FEATURES, METRICS
 
@@ -27,16 +27,14 @@ _KNOWN_POSITIVES = {("0", "1"): "1", ("false", "true"): "true", ("no", "yes"): "
 
 
 @FEATURES.register("binary")
-class BinaryFeature:
+class BinaryFeature(Feature):
     """A two-valued column (see the module docstring)."""
 
     passthrough = True
     request_type = "label"
 
     def __init__(self, options: BinaryFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
+        super().__init__(options, role)
         self.keys_: list[str] | None = None  # [negative, positive], as value_key strings
         self.labels_: list[Any] | None = None  # the same two values as they appeared in the data
         self.fill_: float | None = None
@@ -88,9 +86,6 @@ class BinaryFeature:
     def width(self) -> int:
         check_is_fitted(self, "keys_")
         return 2 if self.options.missing.indicator else 1
-
-    def build_encoder(self) -> nn.Module:
-        raise TypeError("binary inputs are passthrough and have no encoder")
 
     def request_hints(self) -> dict[str, Any]:
         """Input: the two values a request may give, as they appeared in the training data."""

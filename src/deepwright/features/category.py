@@ -18,22 +18,13 @@ from torch import nn
 from deepwright.config import CategoryFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.evaluation.metrics import confusion
-from deepwright.features.base import Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
-from deepwright.models.blocks import OneHot
+from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
+from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
 from deepwright.registry import FEATURES, METRICS
 
-__all__ = ["MISSING_KEY", "CategoryFeature", "default_embedding_size", "softmax"]
+__all__ = ["MISSING_KEY", "CategoryFeature", "softmax"]
 
 MISSING_KEY = "<missing>"
-
-
-def default_embedding_size(num_values: int) -> int:
-    """fast.ai's rule of thumb for embedding widths, capped at 50.
-
-    >>> default_embedding_size(5), default_embedding_size(1000)
-    (4, 50)
-    """
-    return max(2, min(50, round(1.6 * num_values**0.56)))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -44,16 +35,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @FEATURES.register("category")
-class CategoryFeature:
+class CategoryFeature(Feature):
     """A column of labels (see the module docstring)."""
 
     passthrough = False
     request_type = "label"
 
     def __init__(self, options: CategoryFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
+        super().__init__(options, role)
         self.vocabulary_: list[str] | None = None  # value keys; inputs: index i + 1, outputs: class i
         self.labels_: list[Any] | None = None  # outputs: each class as it appeared in the data
         self.counts_: list[int] | None = None
@@ -118,19 +107,10 @@ class CategoryFeature:
         self.counts_, self.fill_ = state["counts"], state["fill"]
 
     def width(self) -> int:
-        check_is_fitted(self, "vocabulary_")
-        if self.options.encoder.type == "onehot":
-            return len(self.vocabulary_) + 1
-        return self.options.encoder.dim or default_embedding_size(len(self.vocabulary_) + 1)
+        return encoder_width(self.options.encoder, self._encoder_input())
 
     def build_encoder(self) -> nn.Module:
-        num_values = len(self.vocabulary_) + 1
-        if self.options.encoder.type == "onehot":
-            return OneHot(num_values)
-        layers: list[nn.Module] = [nn.Embedding(num_values, self.width())]
-        if self.options.encoder.dropout > 0:
-            layers.append(nn.Dropout(self.options.encoder.dropout))
-        return nn.Sequential(*layers)
+        return build_encoder(self.options.encoder, self._encoder_input())
 
     def request_hints(self) -> dict[str, Any]:
         """Input: the values seen in training, most frequent first (any other value counts as unknown)."""
@@ -180,6 +160,11 @@ class CategoryFeature:
         return columns
 
     # -- helpers -----------------------------------------------------------------------------------------
+
+    def _encoder_input(self) -> EncoderInput:
+        """Input: codes of the vocabulary's values, and 0 for unknown ones."""
+        check_is_fitted(self, "vocabulary_")
+        return EncoderInput("codes", len(self.vocabulary_) + 1)
 
     def _fill_key(self, uniques: np.ndarray, counts: np.ndarray) -> str:
         strategy = self.options.missing.strategy

@@ -10,7 +10,8 @@ result depends on besides the file. `decode_column` decides where a decoded colu
 - otherwise (inline cells from a request, or no cache folder), in memory.
 
 Files are decoded in threads (Pillow and libsndfile release the GIL). A cell that cannot be decoded raises
-`ValueProblem(position, message)`, which the caller turns into an error naming the row.
+`ValueProblem(position, message)`, which the caller turns into an error naming the row. `MediaFeature` is the
+base of the feature types whose cells are such files: it answers the contract's hooks for files.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ import torch
 from deepwright.data.clean import missing_mask
 from deepwright.data.media import MediaError, is_inline, open_cell
 from deepwright.errors import DataError
-from deepwright.features.base import ValueProblem
+from deepwright.features.base import Feature, ValueProblem
 
-__all__ = ["Decoding", "LazyColumn", "check_cells", "decode_column", "decode_into"]
+__all__ = ["Decoding", "LazyColumn", "MediaFeature", "check_cells", "decode_column", "decode_into", "probe_cells"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,19 @@ class LazyColumn:
                 number = None if self.row_numbers is None else int(self.row_numbers[position])
                 raise DataError(str(error), column=self.column, row=number, source=self.source) from None
         return torch.from_numpy(out)
+
+
+class MediaFeature(Feature):
+    """A feature whose cells are files: paths in the data (resolved against its folder), inline in requests. Its
+    decoded columns are cached in `cache_dir` when the caller gives one, and a lazily decoded column is told where
+    its rows came from."""
+
+    reads_files = True
+    request_type = "media"
+
+    def locate(self, array: Any, row_numbers: np.ndarray, source: str) -> None:
+        if isinstance(array, LazyColumn):
+            array.locate(row_numbers, source, self.name)
 
 
 def decode_column(

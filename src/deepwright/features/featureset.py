@@ -22,9 +22,8 @@ from deepwright.config import PASSTHROUGH_KEY, Config
 from deepwright.data.media import resolve_paths
 from deepwright.errors import DataError
 from deepwright.features.base import Feature, ValueProblem
-from deepwright.models.blocks import initialize
-from deepwright.models.ecd import ECD
-from deepwright.registry import COMBINERS, FEATURES
+from deepwright.models.ecd import ECD, EncodedInput
+from deepwright.registry import FEATURES
 
 __all__ = ["Columns", "FeatureSet"]
 
@@ -42,8 +41,7 @@ class FeatureSet:
             FEATURES.get(options.type)(options, "output") for options in config.output_features
         ]
         for feature in self.inputs:
-            if hasattr(feature, "cache_dir"):
-                feature.cache_dir = cache_dir  # where features that decode files keep what they decoded
+            feature.cache_dir = cache_dir  # where features that decode files keep what they decoded
 
     @property
     def input_names(self) -> list[str]:
@@ -66,9 +64,7 @@ class FeatureSet:
         columns = {}
         for feature in [*self.inputs, *(self.outputs if outputs else [])]:
             values = frame[feature.name].to_numpy()[positions]
-            columns[feature.name] = (
-                resolve_paths(values, base_dir) if getattr(feature, "reads_files", False) else values
-            )
+            columns[feature.name] = resolve_paths(values, base_dir) if feature.reads_files else values
         return columns, frame.index.to_numpy()[positions] + 1
 
     def fit(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> None:
@@ -80,8 +76,8 @@ class FeatureSet:
     def transform_inputs(self, columns: Columns, *, row_numbers: np.ndarray, source: str) -> dict[str, np.ndarray]:
         """Raw input columns → model input arrays (passthrough inputs stacked under `PASSTHROUGH_KEY`).
 
-        A feature type with a `transform_many(features, columns)` static method transforms its features together
-        first; whatever it leaves goes through each feature's own `transform`.
+        Each feature type's `transform_many(features, columns)` transforms its features together first; whatever
+        it leaves goes through each feature's own `transform`.
         """
         done = self._transform_together(columns)
         arrays: dict[str, np.ndarray] = {}
@@ -92,8 +88,7 @@ class FeatureSet:
             else:
                 with _located(feature.name, row_numbers, source):
                     array = feature.transform(columns[feature.name])
-            if hasattr(array, "locate"):  # a lazy column, which will decode (and may fail) later
-                array.locate(row_numbers, source, feature.name)
+            feature.locate(array, row_numbers, source)  # a lazy column decodes (and may fail) later
             if feature.passthrough:
                 stacked.append(array)
             else:
@@ -103,10 +98,9 @@ class FeatureSet:
         return arrays
 
     def _transform_together(self, columns: Columns) -> dict[str, np.ndarray]:
-        groups: dict[type, list[Feature]] = {}
+        groups: dict[type[Feature], list[Feature]] = {}
         for feature in self.inputs:
-            if hasattr(type(feature), "transform_many"):
-                groups.setdefault(type(feature), []).append(feature)
+            groups.setdefault(type(feature), []).append(feature)
         done: dict[str, np.ndarray] = {}
         for kind, features in groups.items():
             done.update(kind.transform_many(features, columns))
@@ -135,26 +129,22 @@ class FeatureSet:
 
     # -- model -------------------------------------------------------------------------------------------
 
-    def build_model(self) -> ECD:
-        """The ECD model for these (fitted) features and the config's combiner and initialiser."""
-        names: list[str] = []
-        encoders: list[nn.Module] = []
-        sizes: list[int] = []
+    def encoded_inputs(self) -> list[EncodedInput]:
+        """(name, encoder, width) of every model input: the passthrough block (an identity) first when there is
+        one, then each other input's encoder, in config order."""
+        inputs: list[EncodedInput] = []
         passthrough_width = sum(feature.width() for feature in self.inputs if feature.passthrough)
         if passthrough_width:
-            names.append(PASSTHROUGH_KEY)
-            encoders.append(nn.Identity())
-            sizes.append(passthrough_width)
+            inputs.append((PASSTHROUGH_KEY, nn.Identity(), passthrough_width))
         for feature in self.inputs:
             if not feature.passthrough:
-                names.append(feature.name)
-                encoders.append(feature.build_encoder())
-                sizes.append(feature.width())
-        combiner = COMBINERS.get(self.config.combiner.type)(self.config.combiner, sizes)
-        heads = [feature.build_head(combiner.output_size) for feature in self.outputs]
-        model = ECD(names, encoders, combiner, self.output_names, heads)
-        initialize(model, self.config.initializer)
-        return model
+                inputs.append((feature.name, feature.build_encoder(), feature.width()))
+        return inputs
+
+    def build_model(self) -> ECD:
+        """The ECD model for these (fitted) features and the config's combiner and initialiser."""
+        heads = [(feature.name, feature.build_head) for feature in self.outputs]
+        return ECD.from_options(self.encoded_inputs(), self.config.combiner, heads, self.config.initializer)
 
     def loss(self, logits: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of every output's loss on a batch."""

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from deepwright.config import PASSTHROUGH_KEY, ForecastConfig
+from deepwright.config import ForecastConfig
 from deepwright.data.batches import to_tensors
 from deepwright.data.clean import CleaningReport, missing_mask
 from deepwright.data.io import Table
@@ -31,10 +30,7 @@ from deepwright.errors import DataError
 from deepwright.evaluation.forecast import forecast_metrics, naive_forecast, seasonal_naive_forecast
 from deepwright.features.featureset import FeatureSet
 from deepwright.features.number import to_float
-from deepwright.models.blocks import initialize
 from deepwright.models.forecast import HISTORY_KEY, WindowForecaster
-from deepwright.models.sequence_encoders import build_sequence_block
-from deepwright.registry import COMBINERS
 
 __all__ = ["BASELINE_PREFIX", "ForecastFeatures", "PreparedSeries", "StepArrays", "prepare_series"]
 
@@ -204,35 +200,9 @@ class ForecastFeatures:
     # -- model -------------------------------------------------------------------------------------------
 
     def build_model(self) -> WindowForecaster:
-        """The forecaster for these (fitted) features and the config's encoder, combiner and initialiser."""
-        config = self.config
-        names: list[str] = []
-        encoders: list[nn.Module] = []
-        width = sum(feature.width() for feature in self.inputs if feature.passthrough)
-        if width:
-            names.append(PASSTHROUGH_KEY)
-            encoders.append(nn.Identity())
-        for feature in self.inputs:
-            if not feature.passthrough:
-                names.append(feature.name)
-                encoders.append(feature.build_encoder())  # category codes (B, L) → (B, L, width)
-                width += feature.width()
-        width += len(self.outputs)  # each output's own past
-        block = build_sequence_block(config.encoder, width, config.lookback)
-        combiner = COMBINERS.get(config.combiner.type)(config.combiner, [block.output_size])
-        model = WindowForecaster(
-            names,
-            encoders,
-            block,
-            combiner,
-            combiner.output_size,
-            self.output_names,
-            lookback=config.lookback,
-            horizon=config.horizon,
-            linear=config.linear,
-        )
-        initialize(model, config.initializer)
-        return model
+        """The forecaster for these (fitted) features and the config's encoder, combiner and initialiser; the step
+        encoders are the inputs' own (category codes (B, L) → (B, L, width))."""
+        return WindowForecaster.from_options(self.config, self.steps.encoded_inputs(), self.output_names)
 
     def loss(self, logits: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of every output's loss on a batch of windows."""
@@ -248,7 +218,7 @@ class ForecastFeatures:
             prefix, suffix = BASELINE_PREFIX, f":{feature.name}"
             baselines = {
                 key[len(prefix) : -len(suffix)]: np.asarray(
-                    table[key].cpu() if hasattr(table[key], "cpu") else table[key]
+                    table[key].cpu() if isinstance(table[key], torch.Tensor) else table[key]
                 )
                 for key in table
                 if key.startswith(prefix) and key.endswith(suffix)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,9 @@ from torch import nn
 from deepwright.config import ImageFeatureConfig
 from deepwright.data.media import MediaError, describe_cell, open_cell
 from deepwright.features.base import Role, check_is_fitted
-from deepwright.features.decoding import Decoding, LazyColumn, check_cells, decode_column, probe_cells
+from deepwright.features.decoding import Decoding, LazyColumn, MediaFeature, check_cells, decode_column, probe_cells
 from deepwright.models.augment import ImageAugmentation
-from deepwright.models.conv import conv_backbone
+from deepwright.models.encoders import EncoderInput, build_encoder
 from deepwright.registry import FEATURES
 
 __all__ = ["ImageEncoder", "ImageFeature", "ImageLayout", "decode_image"]
@@ -110,18 +109,11 @@ class ImageEncoder(nn.Module):
 
 
 @FEATURES.register("image")
-class ImageFeature:
+class ImageFeature(MediaFeature):
     """A column of images (see the module docstring)."""
 
-    passthrough = False
-    reads_files = True
-    request_type = "media"
-
     def __init__(self, options: ImageFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
-        self.cache_dir: Path | None = None  # set by the caller to keep decoded images between runs
+        super().__init__(options, role)
         self.layout_: ImageLayout | None = None
         self.mean_: list[float] | None = None
         self.std_: list[float] | None = None
@@ -184,7 +176,7 @@ class ImageFeature:
 
     def _backbone(self) -> nn.Module:
         check_is_fitted(self, "layout_")
-        return conv_backbone(self.layout_.channels, self.options.encoder)
+        return build_encoder(self.options.encoder, EncoderInput("grid", self.layout_.channels))
 
     def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyColumn:
         layout = self.layout_

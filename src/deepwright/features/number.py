@@ -18,7 +18,7 @@ from torch import nn
 
 from deepwright.config import NumberFeatureConfig
 from deepwright.data.clean import missing_mask
-from deepwright.features.base import Role, ValueProblem, check_is_fitted
+from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted
 from deepwright.models.blocks import ScalarHead
 from deepwright.registry import FEATURES, METRICS
 
@@ -55,16 +55,14 @@ def to_float(values: np.ndarray) -> np.ndarray:
 
 
 @FEATURES.register("number")
-class NumberFeature:
+class NumberFeature(Feature):
     """A numeric column (see the module docstring)."""
 
     passthrough = True
     request_type = "number"
 
     def __init__(self, options: NumberFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
+        super().__init__(options, role)
         self.fill_: float | None = None
         self.center_: float | None = None
         self.scale_: float | None = None
@@ -105,8 +103,8 @@ class NumberFeature:
             return np.stack([scaled, missing.astype(np.float32)], axis=1)
         return scaled[:, None]
 
-    @staticmethod
-    def transform_many(features: list[NumberFeature], columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    @classmethod
+    def transform_many(cls, features: list[NumberFeature], columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Plain number inputs transformed together as one block (what a served row needs to be fast).
 
         Returns {name → array} for the features it handled; none when any value is missing, not a number or
@@ -141,9 +139,6 @@ class NumberFeature:
     def width(self) -> int:
         check_is_fitted(self, "center_")
         return 2 if self.options.missing.indicator else 1
-
-    def build_encoder(self) -> nn.Module:
-        raise TypeError("number inputs are passthrough and have no encoder")
 
     def request_hints(self) -> dict[str, Any]:
         """Input: an example value for a request (the training mean, or the configured fill value)."""

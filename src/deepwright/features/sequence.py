@@ -18,9 +18,9 @@ from torch import nn
 
 from deepwright.config import SequenceFeatureConfig
 from deepwright.data.clean import missing_mask
-from deepwright.features.base import Role, ValueProblem, check_is_fitted, value_key
+from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted, value_key
 from deepwright.features.tokenization import encode_padded, tokenizer_from_json, train_vocabulary
-from deepwright.models.sequence_encoders import TokenSequenceEncoder, build_sequence_block, sequence_output_size
+from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
 from deepwright.registry import FEATURES
 
 __all__ = ["SequenceFeature", "list_cell"]
@@ -51,15 +51,13 @@ def list_cell(value: Any, delimiters: str = "") -> list[Any]:
 
 
 @FEATURES.register("sequence")
-class SequenceFeature:
+class SequenceFeature(Feature):
     """A column of token sequences (see the module docstring)."""
 
     passthrough = False
 
     def __init__(self, options: SequenceFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
+        super().__init__(options, role)
         self.tokenizer_: Any = None
         self.vocabulary_size_: int | None = None
         self.length_: int | None = None  # the longest training sequence, at most max_length
@@ -88,13 +86,14 @@ class SequenceFeature:
         self.length_ = state["length"]
 
     def width(self) -> int:
-        return sequence_output_size(self.options.encoder)
+        return encoder_width(self.options.encoder, self._encoder_input())
 
     def build_encoder(self) -> nn.Module:
+        return build_encoder(self.options.encoder, self._encoder_input())
+
+    def _encoder_input(self) -> EncoderInput:
         check_is_fitted(self, "tokenizer_")
-        options = self.options
-        block = build_sequence_block(options.encoder, options.embedding_dim, self.length_)
-        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_dim, block)
+        return EncoderInput("tokens", self.vocabulary_size_, self.length_, embedding_dim=self.options.embedding_dim)
 
     def _sequences(self, values: np.ndarray) -> list[list[str]]:
         """Every cell as a list of token strings; a missing, empty or unreadable cell raises `ValueProblem`."""

@@ -16,26 +16,23 @@ from torch import nn
 
 from deepwright.config import TextFeatureConfig
 from deepwright.data.clean import missing_mask
-from deepwright.features.base import Role, ValueProblem, check_is_fitted
+from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted
 from deepwright.features.tokenization import UNKNOWN_ID, encode_padded, tokenizer_from_json, train_tokenizer
-from deepwright.models.blocks import BagOfEmbeddings
-from deepwright.models.sequence_encoders import TokenSequenceEncoder, build_sequence_block, sequence_output_size
+from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
 from deepwright.registry import FEATURES
 
 __all__ = ["TextFeature"]
 
 
 @FEATURES.register("text")
-class TextFeature:
+class TextFeature(Feature):
     """A column of free text (see the module docstring)."""
 
     passthrough = False
     request_type = "text"
 
     def __init__(self, options: TextFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
+        super().__init__(options, role)
         self.tokenizer_: Any = None
         self.vocabulary_size_: int | None = None
 
@@ -62,19 +59,15 @@ class TextFeature:
         self.vocabulary_size_ = state["vocabulary_size"]
 
     def width(self) -> int:
-        encoder = self.options.encoder
-        if encoder.type == "bag":
-            return encoder.dim * (2 if encoder.pooling == "mean_max" else 1)
-        return sequence_output_size(encoder)
+        return encoder_width(self.options.encoder, self._encoder_input())
 
     def build_encoder(self) -> nn.Module:
+        return build_encoder(self.options.encoder, self._encoder_input())
+
+    def _encoder_input(self) -> EncoderInput:
         check_is_fitted(self, "tokenizer_")
-        options, encoder = self.options, self.options.encoder
-        if encoder.type == "bag":
-            size, pooling = encoder.dim, encoder.pooling
-            return BagOfEmbeddings(self.vocabulary_size_, size, dropout=encoder.dropout, pooling=pooling)
-        block = build_sequence_block(encoder, options.embedding_dim, options.max_length)
-        return TokenSequenceEncoder(self.vocabulary_size_, options.embedding_dim, block)
+        options = self.options
+        return EncoderInput("tokens", self.vocabulary_size_, options.max_length, embedding_dim=options.embedding_dim)
 
     def _texts(self, values: np.ndarray) -> list[str]:
         missing = missing_mask(values)

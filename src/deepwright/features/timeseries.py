@@ -28,9 +28,10 @@ from torch import nn
 from deepwright.config import TimeseriesFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.evaluation.forecast import forecast_metrics
-from deepwright.features.base import Role, ValueProblem, check_is_fitted
+from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted
 from deepwright.features.sequence import list_cell
-from deepwright.models.sequence_encoders import ValueSequenceEncoder, build_sequence_block, sequence_output_size
+from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
+from deepwright.models.sequence_encoders import ValueSequenceEncoder
 from deepwright.registry import FEATURES
 
 __all__ = ["TimeseriesFeature", "parse_series"]
@@ -89,15 +90,13 @@ def _number(item: Any) -> float | None:
 
 
 @FEATURES.register("timeseries")
-class TimeseriesFeature:
+class TimeseriesFeature(Feature):
     """A column of numeric series (see the module docstring)."""
 
     passthrough = False
 
     def __init__(self, options: TimeseriesFeatureConfig, role: Role) -> None:
-        self.name = options.name
-        self.options = options
-        self.role = role
+        super().__init__(options, role)
         self.channels_: int | None = None
         self.length_: int | None = None  # input: the longest kept; output: every series' length
         self.center_: list[float] | None = None  # per channel
@@ -147,11 +146,14 @@ class TimeseriesFeature:
         self.center_, self.scale_ = state["center"], state["scale"]
 
     def width(self) -> int:
-        return sequence_output_size(self.options.encoder)
+        return encoder_width(self.options.encoder, self._encoder_input())
 
     def build_encoder(self) -> nn.Module:
+        return ValueSequenceEncoder(build_encoder(self.options.encoder, self._encoder_input()))
+
+    def _encoder_input(self) -> EncoderInput:
         check_is_fitted(self, "center_")
-        return ValueSequenceEncoder(build_sequence_block(self.options.encoder, self.channels_, self.length_))
+        return EncoderInput("steps", self.channels_, self.length_)
 
     # -- output side -------------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Model building blocks. They know tensors and shapes, never columns or files.
 
 `MLP` is the seed's stack of Dense layers (Linear → norm → activation → dropout). Activations, norms and
-weight initialisers are chosen by name from small tables of functions.
+weight initialisers are chosen by name from small tables of functions. The encoders of category codes
+(`CodeEmbedding`, `OneHot`) and of token ids as a bag (`BagOfEmbeddings`) register their builders in `ENCODERS`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from deepwright.registry import BLOCKS
+from deepwright.config import BagEncoderConfig, EmbeddingEncoderConfig, OneHotEncoderConfig
+from deepwright.models.encoders import EncoderInput
+from deepwright.registry import ENCODERS
 
-__all__ = ["ACTIVATIONS", "MLP", "BagOfEmbeddings", "OneHot", "ScalarHead", "initialize"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "BagOfEmbeddings",
+    "CodeEmbedding",
+    "OneHot",
+    "ScalarHead",
+    "default_embedding_size",
+    "initialize",
+]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -37,7 +49,15 @@ _INITIALIZERS: dict[str, Callable[[torch.Tensor], object]] = {
 }
 
 
-@BLOCKS.register("mlp")
+def default_embedding_size(num_values: int) -> int:
+    """fast.ai's rule of thumb for embedding widths, capped at 50.
+
+    >>> default_embedding_size(5), default_embedding_size(1000)
+    (4, 50)
+    """
+    return max(2, min(50, round(1.6 * num_values**0.56)))
+
+
 class MLP(nn.Sequential):
     """Fully connected layers: for each size, Linear → (norm) → activation → (dropout).
 
@@ -88,6 +108,11 @@ class BagOfEmbeddings(nn.Module):
         self.pooling = pooling
         self.output_size = size * (2 if pooling == "mean_max" else 1)
 
+    @classmethod
+    def from_options(cls, options: BagEncoderConfig, shape: EncoderInput) -> BagOfEmbeddings:
+        """The bag encoder of `options` over a vocabulary of `shape.size` token ids."""
+        return cls(shape.size, options.dim, dropout=options.dropout, pooling=options.pooling)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids != 0).unsqueeze(-1)  # (B, L, 1)
         embedded = self.embedding(ids)  # (B, L, size)
@@ -100,6 +125,23 @@ class BagOfEmbeddings(nn.Module):
         return self.dropout(pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1))
 
 
+class CodeEmbedding(nn.Sequential):
+    """Integer codes (B,) → a learned vector per code (B, size), then dropout when asked.
+
+    >>> CodeEmbedding(5, 3, dropout=0.1)(torch.tensor([0, 4])).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, num_values: int, size: int, *, dropout: float = 0.0) -> None:
+        super().__init__(nn.Embedding(num_values, size), *([nn.Dropout(dropout)] if dropout > 0 else []))
+        self.output_size = size
+
+    @classmethod
+    def from_options(cls, options: EmbeddingEncoderConfig, shape: EncoderInput) -> CodeEmbedding:
+        """The embedding of `options` for `shape.size` codes (unset dim: `default_embedding_size`)."""
+        return cls(shape.size, options.dim or default_embedding_size(shape.size), dropout=options.dropout)
+
+
 class OneHot(nn.Module):
     """Integer codes (B,) → one-hot float vectors (B, num_values); no weights."""
 
@@ -107,6 +149,11 @@ class OneHot(nn.Module):
         super().__init__()
         self.num_values = num_values
         self.output_size = num_values
+
+    @classmethod
+    def from_options(cls, options: OneHotEncoderConfig, shape: EncoderInput) -> OneHot:
+        """The one-hot encoding of `shape.size` codes."""
+        return cls(shape.size)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return nn.functional.one_hot(codes, self.num_values).float()
@@ -135,3 +182,8 @@ def initialize(model: nn.Module, scheme: str) -> None:
             init(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+
+
+ENCODERS.register("codes/embedding")(CodeEmbedding.from_options)
+ENCODERS.register("codes/onehot")(OneHot.from_options)
+ENCODERS.register("tokens/bag")(BagOfEmbeddings.from_options)

@@ -2,21 +2,23 @@
 
 Both take images (B, C, H, W) and end in global average pooling, so they return one vector per image
 (B, output_size) that a combiner can concatenate with other features. `dims=1` gives the same stacks over
-sequences (B, C, T), for spectrogram frames or token embeddings.
+sequences (B, C, T), for spectrogram frames or token embeddings. Their builders read a `grid` input
+(`deepwright.models.encoders`) over its `dims` axes; `conv1d` is a ConvStack over a grid of one axis.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
 
+from deepwright.config import ConvStackEncoderConfig, ResNetEncoderConfig
 from deepwright.models.blocks import ACTIVATIONS
-from deepwright.registry import BLOCKS
+from deepwright.models.encoders import EncoderInput
+from deepwright.registry import ENCODERS
 
-__all__ = ["ConvStack", "ResNet", "conv_backbone"]
+__all__ = ["ConvStack", "ResNet"]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -32,7 +34,6 @@ def _norm(kind: str | None, channels: int, dims: int) -> nn.Module:
     return nn.Identity()
 
 
-@BLOCKS.register("convstack")
 class ConvStack(nn.Module):
     """Layers of convolution → norm → activation → pool, then global average pooling to a vector.
 
@@ -86,6 +87,26 @@ class ConvStack(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.output_size = previous
 
+    @classmethod
+    def from_options(cls, options: ConvStackEncoderConfig, shape: EncoderInput) -> ConvStack:
+        """The stack of `options` over `shape.size` input channels and `shape.dims` axes.
+
+        >>> ConvStack.from_options(ConvStackEncoderConfig(dims=[4, 6]), EncoderInput("grid", 3)).output_size
+        6
+        """
+        return cls(
+            shape.size,
+            channels=options.dims,
+            kernel_sizes=options.kernel_sizes,
+            strides=options.strides,
+            paddings=options.paddings,
+            pools=options.pools,
+            activation=options.activation,
+            norm=options.norm,
+            dropout=options.dropout,
+            dims=shape.dims,
+        )
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.layers(images)  # (B, C_last, H', W') or (B, C_last, T')
         return features.flatten(2).mean(dim=2)  # global average pooling → (B, C_last)
@@ -113,7 +134,6 @@ class _BasicBlock(nn.Module):
         return self.activation(self.norm2(self.conv2(hidden)) + self.shortcut(inputs))
 
 
-@BLOCKS.register("resnet")
 class ResNet(nn.Module):
     """A small ResNet: a 3×3 stem, then stages of basic residual blocks (each stage after the first halves the
     resolution and doubles the width), then global average pooling.
@@ -147,29 +167,21 @@ class ResNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.output_size = previous
 
+    @classmethod
+    def from_options(cls, options: ResNetEncoderConfig, shape: EncoderInput) -> ResNet:
+        """The ResNet of `options` over `shape.size` input channels and `shape.dims` axes.
+
+        >>> options = ResNetEncoderConfig(type="resnet", dim=4, blocks=[1])
+        >>> ResNet.from_options(options, EncoderInput("grid", 1)).output_size
+        4
+        """
+        return cls(shape.size, width=options.dim, blocks=options.blocks, norm=options.norm, dims=shape.dims)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.stages(self.stem(images))  # (B, C, H', W')
         return features.flatten(2).mean(dim=2)  # (B, C)
 
 
-def conv_backbone(in_channels: int, options: Any, *, dims: int = 2) -> ConvStack | ResNet:
-    """The ConvStack or ResNet an encoder config describes (`type` 'resnet', else a ConvStack's options).
-
-    >>> from deepwright.config import ResNetEncoderConfig
-    >>> conv_backbone(1, ResNetEncoderConfig(type="resnet", dim=4, blocks=[1])).output_size
-    4
-    """
-    if options.type == "resnet":
-        return ResNet(in_channels, width=options.dim, blocks=options.blocks, norm=options.norm, dims=dims)
-    return ConvStack(
-        in_channels,
-        channels=options.dims,
-        kernel_sizes=options.kernel_sizes,
-        strides=options.strides,
-        paddings=options.paddings,
-        pools=options.pools,
-        activation=options.activation,
-        norm=options.norm,
-        dropout=options.dropout,
-        dims=dims,
-    )
+ENCODERS.register("grid/convstack")(ConvStack.from_options)
+ENCODERS.register("grid/resnet")(ResNet.from_options)
+ENCODERS.register("grid/conv1d")(ConvStack.from_options)  # a grid of one axis: channels over time

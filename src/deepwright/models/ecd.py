@@ -3,14 +3,26 @@
 It takes a dict of tensors keyed by input name and returns a dict of logits keyed by output name. Names are
 kept in lists beside `nn.ModuleList`s (not in a `ModuleDict`) because column names may hold dots, which
 module names may not; weight names are therefore `encoders.0…`, `heads.0…`, stable for a given config.
+`ECD.from_options` assembles one from built encoders, the combiner's options and the outputs' head builders.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 
-__all__ = ["ECD", "predict_logits"]
+from deepwright.config import CombinerConfig
+from deepwright.models.blocks import initialize
+from deepwright.registry import COMBINERS
+
+__all__ = ["ECD", "EncodedInput", "HeadBuilder", "predict_logits"]
+
+# An input's name, its encoder, and the width of the vector the encoder returns.
+EncodedInput = tuple[str, nn.Module, int]
+# An output's name, and what builds its head from the width of the combiner's vector.
+HeadBuilder = tuple[str, Callable[[int], nn.Module]]
 
 
 class ECD(nn.Module):
@@ -35,6 +47,35 @@ class ECD(nn.Module):
         self.encoders = nn.ModuleList(encoders)
         self.combiner = combiner
         self.heads = nn.ModuleList(heads)
+
+    @classmethod
+    def from_options(
+        cls,
+        inputs: Sequence[EncodedInput],
+        combiner: CombinerConfig,
+        outputs: Sequence[HeadBuilder],
+        initializer: str = "default",
+    ) -> ECD:
+        """The model of these encoded inputs, the combiner `combiner` describes over their vectors, and the heads
+        the outputs build on its vector; then every layer initialised with `initializer`.
+
+        >>> from deepwright.config import ConcatCombinerConfig
+        >>> head = ("y", lambda width: nn.Linear(width, 2))
+        >>> model = ECD.from_options([("x", nn.Identity(), 3)], ConcatCombinerConfig(), [head])
+        >>> model({"x": torch.zeros(4, 3)})["y"].shape
+        torch.Size([4, 2])
+        """
+        joined = COMBINERS.get(combiner.type)(combiner, [width for _, _, width in inputs])
+        heads = [build(joined.output_size) for _, build in outputs]
+        model = cls(
+            [name for name, _, _ in inputs],
+            [encoder for _, encoder, _ in inputs],
+            joined,
+            [name for name, _ in outputs],
+            heads,
+        )
+        initialize(model, initializer)
+        return model
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         encoded = [encoder(inputs[name]) for name, encoder in zip(self.input_names, self.encoders)]

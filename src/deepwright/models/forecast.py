@@ -15,8 +15,16 @@ output's own past (the "highway" of LSTNet), which a network of small data learn
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+from deepwright.config import ForecastConfig
+from deepwright.models.blocks import initialize
+from deepwright.models.ecd import EncodedInput
+from deepwright.models.encoders import EncoderInput, build_encoder
+from deepwright.registry import COMBINERS
 
 __all__ = ["HISTORY_KEY", "WindowForecaster"]
 
@@ -57,6 +65,29 @@ class WindowForecaster(nn.Module):
         self.combiner = combiner
         self.heads = nn.ModuleList(nn.Linear(combined_size, horizon) for _ in output_names)
         self.linear = nn.ModuleList(nn.Linear(lookback, horizon) for _ in output_names) if linear else None
+
+    @classmethod
+    def from_options(
+        cls, options: ForecastConfig, inputs: Sequence[EncodedInput], output_names: list[str]
+    ) -> WindowForecaster:
+        """The forecaster of `options` (encoder, combiner, lookback, horizon, linear term, initialiser) over the
+        step encoders of `inputs`, each returning its width of values per step, and the outputs' own past."""
+        width = sum(size for _, _, size in inputs) + len(output_names)  # each output's own past too
+        block = build_encoder(options.encoder, EncoderInput("steps", width, options.lookback))
+        combiner = COMBINERS.get(options.combiner.type)(options.combiner, [block.output_size])
+        model = cls(
+            [name for name, _, _ in inputs],
+            [encoder for _, encoder, _ in inputs],
+            block,
+            combiner,
+            combiner.output_size,
+            output_names,
+            lookback=options.lookback,
+            horizon=options.horizon,
+            linear=options.linear,
+        )
+        initialize(model, options.initializer)
+        return model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         history = batch[HISTORY_KEY]  # (B, L, O)

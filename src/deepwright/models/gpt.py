@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from deepwright.registry import BLOCKS
+from deepwright.config import GPTConfig
 
 __all__ = ["GPT", "KVCache"]
 
@@ -126,7 +126,6 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
-@BLOCKS.register("gpt")
 class GPT(nn.Module):
     """A causal language model: token ids (B, T) → next-token logits (B, T, V).
 
@@ -164,6 +163,24 @@ class GPT(nn.Module):
         for name, parameter in self.named_parameters():
             if name.endswith("projection.weight"):  # residual branches: their sum's variance stays ~1 with depth
                 nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * layers))
+
+    @classmethod
+    def from_options(cls, options: GPTConfig, vocabulary_size: int) -> GPT:
+        """The GPT that `options` describe, for a vocabulary of `vocabulary_size` tokens.
+
+        >>> GPT.from_options(GPTConfig(layers=1, heads=2, dim=8, block_size=4), 10).block_size
+        4
+        """
+        return cls(
+            vocabulary_size=vocabulary_size,
+            block_size=options.block_size,
+            layers=options.layers,
+            heads=options.heads,
+            dim=options.dim,
+            dropout=options.dropout,
+            bias=options.bias,
+            tie_weights=options.tie_weights,
+        )
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, *, last_only: bool = False) -> torch.Tensor:
         """Logits for every position of `tokens` (B, T), or with `last_only` for the last one (B, 1, V).

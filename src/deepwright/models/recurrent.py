@@ -23,8 +23,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from deepwright.config import SequenceRnnEncoderConfig
+from deepwright.models.encoders import EncoderInput
 from deepwright.models.masking import masked_max, masked_mean, step_mask
-from deepwright.registry import BLOCKS
+from deepwright.registry import ENCODERS
 
 __all__ = ["CELLS", "REDUCTIONS", "AttentionPooling", "Recurrent"]
 
@@ -52,7 +54,6 @@ class AttentionPooling(nn.Module):
         return (weights * values).sum(dim=1)  # (B, D)
 
 
-@BLOCKS.register("recurrent")
 class Recurrent(nn.Module):
     """A plain RNN, LSTM or GRU over (B, T, D) sequences of `lengths` valid steps → (B, output_size).
 
@@ -95,6 +96,21 @@ class Recurrent(nn.Module):
         self.projection = nn.Linear(states_size, output_size) if output_size is not None else None  # V, c
         self.output_size = output_size if output_size is not None else states_size
         self.pooling = AttentionPooling(self.output_size) if reduction == "attention" else None
+
+    @classmethod
+    def from_options(cls, options: SequenceRnnEncoderConfig, shape: EncoderInput) -> Recurrent:
+        """The recurrent block of `options` over steps of `shape.size` features."""
+        return cls(
+            shape.size,
+            cell=options.cell,
+            hidden_size=options.dim,
+            layers=options.layers,
+            bidirectional=options.bidirectional,
+            dropout=options.dropout,
+            activation=options.activation,
+            reduction=options.reduction,
+            output_size=options.output_dim,
+        )
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, D) inputs with (B,) valid lengths (None: all T) → (B, output_size)."""
@@ -144,3 +160,6 @@ class Recurrent(nn.Module):
 def _all_full(lengths: torch.Tensor, num_steps: int) -> bool:
     """Whether every row uses all `num_steps` steps (then nothing needs packing or masking)."""
     return bool((lengths == num_steps).all())
+
+
+ENCODERS.register("steps/rnn")(Recurrent.from_options)

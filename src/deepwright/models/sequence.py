@@ -3,13 +3,17 @@
 
 Both are the general sequence blocks with the settings frames need: `Recurrent` (models/recurrent.py) with mean
 reduction, and `TransformerEncoder` (models/transformer.py) with learned positions and mean pooling. Every clip
-has the same number of frames, so no lengths are passed.
+has the same number of frames, so no lengths are passed. They are the `rnn` and `transformer` builders of
+`frames` inputs (`deepwright.models.encoders`).
 """
 
 from __future__ import annotations
 
+from deepwright.config import RecurrentEncoderConfig, TransformerEncoderConfig
+from deepwright.models.encoders import EncoderInput
 from deepwright.models.recurrent import Recurrent
 from deepwright.models.transformer import TransformerEncoder
+from deepwright.registry import ENCODERS
 
 __all__ = ["FrameTransformer", "RecurrentEncoder"]
 
@@ -41,6 +45,18 @@ class RecurrentEncoder(Recurrent):
             bidirectional=bidirectional,
             dropout=dropout,
             reduction="mean",
+        )
+
+    @classmethod
+    def from_options(cls, options: RecurrentEncoderConfig, shape: EncoderInput) -> RecurrentEncoder:
+        """The recurrent encoder of `options` over frames of `shape.size` features."""
+        return cls(
+            shape.size,
+            cell=options.cell,
+            hidden_size=options.dim,
+            layers=options.layers,
+            bidirectional=options.bidirectional,
+            dropout=options.dropout,
         )
 
 
@@ -75,3 +91,20 @@ class FrameTransformer(TransformerEncoder):
             pooling="mean",
             max_length=max_frames,
         )
+
+    @classmethod
+    def from_options(cls, options: TransformerEncoderConfig, shape: EncoderInput) -> FrameTransformer:
+        """The Transformer encoder of `options` over `shape.steps` frames of `shape.size` features."""
+        return cls(
+            shape.size,
+            max_frames=shape.steps,
+            size=options.dim,
+            heads=options.heads,
+            layers=options.layers,
+            feedforward=options.feedforward_dim,
+            dropout=options.dropout,
+        )
+
+
+ENCODERS.register("frames/rnn")(RecurrentEncoder.from_options)
+ENCODERS.register("frames/transformer")(FrameTransformer.from_options)

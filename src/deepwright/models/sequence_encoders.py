@@ -1,10 +1,12 @@
 """Sequence encoders: a padded batch of sequences → one vector per sequence, through a recurrent network, a
 Transformer encoder or a 1-D convolution stack, chosen by the encoder config's `type` (rnn, transformer, conv1d).
 
-Every sequence block takes `(inputs (B, T, D) floats, lengths (B,))` and returns (B, output_size). The feature
-encoders here turn what a feature's preprocessing produces into that pair:
+Every sequence block reads `steps` (`deepwright.models.encoders`): it takes `(inputs (B, T, D) floats,
+lengths (B,))` and returns (B, output_size). The feature encoders here turn what a feature's preprocessing
+produces into that pair:
 
-- `TokenSequenceEncoder`: token ids (B, T), 0 for padding at the end → embedding → block;
+- `TokenSequenceEncoder`: token ids (B, T), 0 for padding at the end → embedding → block (the `tokens` builders
+  of rnn, transformer and conv1d);
 - `ValueSequenceEncoder`: numeric series (B, T, C), NaN at the padded steps at the end → block.
 """
 
@@ -15,17 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepwright.models.conv import conv_backbone
-from deepwright.models.recurrent import Recurrent
-from deepwright.models.transformer import TransformerEncoder
+from deepwright.config import Conv1DEncoderConfig
+from deepwright.models.conv import ConvStack
+from deepwright.models.encoders import EncoderInput, build_encoder
+from deepwright.registry import ENCODERS
 
-__all__ = [
-    "ConvSequence",
-    "TokenSequenceEncoder",
-    "ValueSequenceEncoder",
-    "build_sequence_block",
-    "sequence_output_size",
-]
+__all__ = ["ConvSequence", "TokenSequenceEncoder", "ValueSequenceEncoder"]
 
 
 class ConvSequence(nn.Module):
@@ -42,6 +39,11 @@ class ConvSequence(nn.Module):
         self.stack = stack
         self.output_size = stack.output_size
 
+    @classmethod
+    def from_options(cls, options: Conv1DEncoderConfig, shape: EncoderInput) -> ConvSequence:
+        """The 1-D stack of `options` over steps of `shape.size` features."""
+        return cls(ConvStack.from_options(options, EncoderInput("grid", shape.size, dims=1)))
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is not None:
             valid = torch.arange(inputs.shape[1], device=inputs.device)[None, :] < lengths[:, None]  # (B, T)
@@ -49,55 +51,10 @@ class ConvSequence(nn.Module):
         return self.stack(inputs.transpose(1, 2))  # (B, D, T) → (B, channels[-1])
 
 
-def build_sequence_block(options: Any, input_size: int, max_length: int) -> nn.Module:
-    """The sequence block an encoder config describes (`type` rnn, transformer or conv1d), reading `input_size`
-    features per step, for sequences of at most `max_length` steps."""
-    if options.type == "rnn":
-        return Recurrent(
-            input_size,
-            cell=options.cell,
-            hidden_size=options.dim,
-            layers=options.layers,
-            bidirectional=options.bidirectional,
-            dropout=options.dropout,
-            activation=options.activation,
-            reduction=options.reduction,
-            output_size=options.output_dim,
-        )
-    if options.type == "transformer":
-        return TransformerEncoder(
-            input_size,
-            size=options.dim,
-            layers=options.layers,
-            heads=options.heads,
-            feedforward=options.feedforward_dim,
-            dropout=options.dropout,
-            positions=options.positions,
-            pooling=options.pooling,
-            max_length=max_length,
-        )
-    if options.type == "conv1d":
-        return ConvSequence(conv_backbone(input_size, options, dims=1))
-    raise ValueError(f"no sequence block of type {options.type!r}")
-
-
-def sequence_output_size(options: Any) -> int:
-    """The width of the vector the block of `options` returns (without building it).
-
-    >>> from deepwright.config import SequenceRnnEncoderConfig
-    >>> sequence_output_size(SequenceRnnEncoderConfig(dim=8, bidirectional=True))
-    16
-    """
-    if options.type == "rnn":
-        return options.output_dim or options.dim * (2 if options.bidirectional else 1)
-    if options.type == "transformer":
-        return options.dim
-    return options.dims[-1]
-
-
 class TokenSequenceEncoder(nn.Module):
     """Token ids (B, T), 0 for padding at the end → embeddings (B, T, E) → a sequence block → (B, output_size).
 
+    >>> from deepwright.models.recurrent import Recurrent
     >>> encoder = TokenSequenceEncoder(10, 4, Recurrent(4, hidden_size=6))
     >>> encoder(torch.tensor([[3, 4, 0], [5, 0, 0]])).shape
     torch.Size([2, 6])
@@ -109,6 +66,13 @@ class TokenSequenceEncoder(nn.Module):
         self.block = block
         self.output_size = block.output_size
 
+    @classmethod
+    def from_options(cls, options: Any, shape: EncoderInput) -> TokenSequenceEncoder:
+        """Token ids of a vocabulary of `shape.size`, embedded into `shape.embedding_dim` values, read by the
+        sequence block of `options` (rnn, transformer or conv1d)."""
+        block = build_encoder(options, EncoderInput("steps", shape.embedding_dim, shape.steps))
+        return cls(shape.size, shape.embedding_dim, block)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         lengths = (ids != 0).sum(dim=1)  # (B,): padding sits at the end
         return self.block(self.embedding(ids), lengths)
@@ -117,6 +81,7 @@ class TokenSequenceEncoder(nn.Module):
 class ValueSequenceEncoder(nn.Module):
     """Numeric series (B, T, C), NaN at padded steps at the end → a sequence block → (B, output_size).
 
+    >>> from deepwright.models.recurrent import Recurrent
     >>> encoder = ValueSequenceEncoder(Recurrent(2, hidden_size=6))
     >>> encoder(torch.tensor([[[1.0, 2.0], [float("nan"), float("nan")]]])).shape
     torch.Size([1, 6])
@@ -131,3 +96,8 @@ class ValueSequenceEncoder(nn.Module):
         padded = torch.isnan(values[..., 0])  # (B, T)
         lengths = values.shape[1] - padded.sum(dim=1)  # (B,)
         return self.block(torch.nan_to_num(values, nan=0.0), lengths)
+
+
+ENCODERS.register("steps/conv1d")(ConvSequence.from_options)
+for _type in ("rnn", "transformer", "conv1d"):
+    ENCODERS.register(f"tokens/{_type}")(TokenSequenceEncoder.from_options)

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepwright.config import SequenceTransformerEncoderConfig
+from deepwright.models.encoders import EncoderInput
 from deepwright.models.masking import masked_mean, step_mask
-from deepwright.registry import BLOCKS
+from deepwright.registry import ENCODERS
 
 __all__ = ["EncoderBlock", "SelfAttention", "TransformerEncoder", "sinusoidal_positions"]
 
@@ -87,7 +89,6 @@ class EncoderBlock(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
-@BLOCKS.register("transformer")
 class TransformerEncoder(nn.Module):
     """Pre-norm Transformer encoder over (B, T, input_size) sequences of `lengths` valid steps → (B, size).
 
@@ -129,6 +130,21 @@ class TransformerEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.output_size = dim
 
+    @classmethod
+    def from_options(cls, options: SequenceTransformerEncoderConfig, shape: EncoderInput) -> TransformerEncoder:
+        """The Transformer encoder of `options` over up to `shape.steps` steps of `shape.size` features."""
+        return cls(
+            shape.size,
+            size=options.dim,
+            layers=options.layers,
+            heads=options.heads,
+            feedforward=options.feedforward_dim,
+            dropout=options.dropout,
+            positions=options.positions,
+            pooling=options.pooling,
+            max_length=shape.steps,
+        )
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, input_size) inputs with (B,) valid lengths (None: all T) → (B, size)."""
         states, mask = self.steps(inputs, lengths, keep_cls=True)
@@ -157,3 +173,6 @@ class TransformerEncoder(nn.Module):
         if self.cls is not None and not keep_cls:
             return x[:, 1:], None if mask is None else mask[:, 1:]
         return x, mask
+
+
+ENCODERS.register("steps/transformer")(TransformerEncoder.from_options)
