@@ -16,7 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deepwright.config import load_config
+from deepwright.deploy.generator import TextGenerator
 from deepwright.deploy.predictor import Predictor
+from deepwright.deploy.served import ServedModel
 from deepwright.deploy.server import create_app
 from deepwright.deploy.service import ServerSettings
 from deepwright.errors import DataError, DeployError
@@ -417,10 +419,8 @@ def test_generate(predictor: Predictor) -> None:
         assert (metadata["name"], metadata["metrics"]) == ("echo", EchoGenerator.metrics)
 
 
-def test_generate_with_a_language_model() -> None:
-    """The real `TextGenerator` (a tiny untrained GPT): what it streams is what it returns whole, seed for seed."""
-    from deepwright.config import load_config
-    from deepwright.deploy.generator import TextGenerator
+def tiny_generator() -> TextGenerator:
+    """The real `TextGenerator` over a tiny untrained GPT and a character tokenizer (not loaded from a bundle)."""
     from deepwright.features.tokenization import train_tokenizer
     from deepwright.models.gpt import GPT
 
@@ -428,7 +428,13 @@ def test_generate_with_a_language_model() -> None:
         {"model_type": "lm", "tokenizer": {"type": "char"}, "model": {"layers": 1, "heads": 1, "dim": 8}}
     )
     tokenizer = train_tokenizer(config.tokenizer, ["to be or not to be"])
-    generator = TextGenerator(config, tokenizer, GPT.from_options(config.model, tokenizer.get_vocab_size()))
+    return TextGenerator(config, tokenizer, GPT.from_options(config.model, tokenizer.get_vocab_size()))
+
+
+def test_generate_with_a_language_model() -> None:
+    """The real `TextGenerator` (a tiny untrained GPT): what it streams is what it returns whole, seed for seed."""
+    generator = tiny_generator()
+    config = generator.config
     with TestClient(create_app(generator, name="tiny")) as client:
         options = {"prompt": "to be", "max_new_tokens": 12, "seed": 3}
         whole = client.post("/generate", json=options).json()["text"]
@@ -439,6 +445,31 @@ def test_generate_with_a_language_model() -> None:
     assert "".join(pieces) == whole and 1 <= len(whole) <= 12
     assert events[-1] == f"event: end\ndata: {json.dumps({'text': whole})}"
     assert metadata["generation"]["max_new_tokens"] == config.generation.max_new_tokens
+
+
+SERVED_MODEL = [name for name in vars(ServedModel) if not name.startswith("_")]
+
+
+def test_every_kind_of_model_declares_what_the_server_asks(
+    predictor: Predictor, tmp_path: Path, no_plots: None
+) -> None:
+    import deepwright as dp
+    from tests.pipelines.test_forecast import config, series
+
+    forecast = dp.Pipeline.from_config(config())
+    forecast.fit(series(), output_dir=tmp_path, progress=False)
+    assert len(SERVED_MODEL) == 8  # model_type, can_predict, can_generate, config, metrics, bundle, runtime_name…
+    kinds = {"ecd": (predictor, True, False), "forecast": (forecast.predictor, False, False)}
+    kinds["lm"] = (tiny_generator(), False, True)
+    for kind, (model, can_predict, can_generate) in kinds.items():
+        assert [name for name in SERVED_MODEL if not hasattr(model, name)] == [], kind
+        assert (model.model_type, model.runtime_name, model.can_predict, model.can_generate) == (
+            kind,
+            "torch",
+            can_predict,
+            can_generate,
+        )
+    assert predictor.bundle is not None and kinds["lm"][0].bundle is None
 
 
 def test_a_forecast_is_refused_with_a_clear_error(tmp_path: Path, no_plots: None) -> None:
