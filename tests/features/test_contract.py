@@ -217,6 +217,7 @@ CONTRACT_METHODS = [
     "locate",
     "state",
     "load_state",
+    "encoder_input",
     "width",
     "build_encoder",
     "request_hints",

@@ -31,7 +31,7 @@ from deepwright.errors import ConfigError
 from deepwright.features.base import Role, check_is_fitted
 from deepwright.features.decoding import Decoding, LazyColumn, MediaFeature, check_cells, decode_column, probe_cells
 from deepwright.models.audio_augment import SpecAugment, WaveAugmentation, shifted
-from deepwright.models.encoders import EncoderInput, build_encoder
+from deepwright.models.encoders import EncoderInput
 from deepwright.models.spectrogram import LogMel, fft_size, frame_count, mel_filterbank
 from deepwright.registry import FEATURES
 
@@ -237,12 +237,23 @@ class AudioFeature(MediaFeature):
         self.layout_ = AudioLayout(**{key: state[key] for key in AudioLayout.__dataclass_fields__})
         self.mean_, self.std_ = state["mean"], state["std"]
 
+    def encoder_input(self) -> EncoderInput:
+        """The spectrograms as the configured encoder reads them (its arrangement: see `_ARRANGEMENTS`)."""
+        check_is_fitted(self, "layout_")
+        layout = self.layout_
+        inputs = {
+            "image": EncoderInput("grid", 2),  # the spectrogram and the band positions, 2-D
+            "channels": EncoderInput("grid", layout.mel_bins, dims=1),
+            "sequence": EncoderInput("frames", layout.mel_bins, steps=layout.frames),
+        }
+        return inputs[_ARRANGEMENT_OF[self.options.encoder.type]]
+
     def width(self) -> int:
-        return self._backbone()[0].output_size
+        # The backbone is built with its weights, as it always was: a seeded run draws the same random numbers.
+        return super().build_encoder().output_size
 
     def build_encoder(self) -> nn.Module:
-        check_is_fitted(self, "layout_")
-        backbone, arrangement = self._backbone()
+        backbone, arrangement = super().build_encoder(), _ARRANGEMENT_OF[self.options.encoder.type]
         return AudioEncoder(self.layout_, backbone, arrangement, self.options, self.mean_, self.std_)
 
     def request_hints(self) -> dict[str, Any]:
@@ -313,18 +324,6 @@ class AudioFeature(MediaFeature):
         mean = total / frames
         std = np.sqrt(np.maximum(squares / frames - mean**2, 0.0))
         return mean.tolist(), np.maximum(std, 1e-3).tolist()
-
-    def _backbone(self) -> tuple[nn.Module, str]:
-        """The configured encoder over spectrograms, and how it takes them (a key of `_ARRANGEMENTS`)."""
-        check_is_fitted(self, "layout_")
-        layout = self.layout_
-        arrangement = _ARRANGEMENT_OF[self.options.encoder.type]
-        inputs = {
-            "image": EncoderInput("grid", 2),  # the spectrogram and the band positions, 2-D
-            "channels": EncoderInput("grid", layout.mel_bins, dims=1),
-            "sequence": EncoderInput("frames", layout.mel_bins, steps=layout.frames),
-        }
-        return build_encoder(self.options.encoder, inputs[arrangement]), arrangement
 
     def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyColumn:
         layout = self.layout_

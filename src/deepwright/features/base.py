@@ -6,7 +6,8 @@ A feature type is one module in `features/`: a subclass of `Feature`, registered
 - learns its preprocessing state from the training column (`fit`) and turns raw values into arrays
   (`transform`); the state round-trips through JSON (`state` / `load_state`);
 - as an input, is either *passthrough* (its transformed matrix joins the one shared numeric block) or builds
-  an encoder module that maps its array to a fixed-size vector (`build_encoder`, `width`);
+  an encoder module that maps its array to a fixed-size vector: by default the encoder its `options.encoder`
+  describes for what it reads (`encoder_input`), dispatched by `deepwright.models.encoders`;
 - as an output, builds its head, computes its loss and metrics, and turns logits into rows (`postprocess`).
 
 The pipeline, `FeatureSet` and the server call every method of `Feature` on every feature; the optional hooks
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from deepwright.errors import NotFittedError
+from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
 
 __all__ = ["Feature", "Role", "ValueProblem", "check_is_fitted", "plain", "value_key", "value_keys"]
 
@@ -101,14 +103,21 @@ class Feature(ABC):
 
     # -- input side --------------------------------------------------------------------------------------
 
-    @abstractmethod
+    def encoder_input(self) -> EncoderInput:
+        """Input, not passthrough: what its encoder reads, from the fitted state. Default: a `TypeError`, for
+        passthrough types."""
+        raise TypeError(f"{self.options.type} inputs are passthrough and have no encoder")
+
     def width(self) -> int:
-        """Input, passthrough: columns of the transformed matrix. Otherwise: the encoder's output size."""
+        """Input, passthrough: columns of the transformed matrix (passthrough types override this). Otherwise:
+        the encoder's output size; by default that of the encoder `build_encoder` returns, found without
+        building its weights."""
+        return encoder_width(self.options.encoder, self.encoder_input())
 
     def build_encoder(self) -> Any:
-        """Input, not passthrough: the `torch.nn.Module` that encodes this feature's array. Default: a
-        `TypeError`, for passthrough types."""
-        raise TypeError(f"{self.options.type} inputs are passthrough and have no encoder")
+        """Input, not passthrough: the `torch.nn.Module` that encodes this feature's array. Default: the encoder
+        `options.encoder` describes for `encoder_input()`."""
+        return build_encoder(self.options.encoder, self.encoder_input())
 
     def request_hints(self) -> dict[str, Any]:
         """Served input: {"example": value, "choices": [...], "open_choices": bool, "accept": "image/*", …} for

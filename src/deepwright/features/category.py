@@ -19,7 +19,7 @@ from deepwright.config import CategoryFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.evaluation.metrics import confusion
 from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted, plain, value_key, value_keys
-from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
+from deepwright.models.encoders import EncoderInput
 from deepwright.registry import FEATURES, METRICS
 
 __all__ = ["MISSING_KEY", "CategoryFeature", "softmax"]
@@ -106,12 +106,6 @@ class CategoryFeature(Feature):
         self._codes = None
         self.counts_, self.fill_ = state["counts"], state["fill"]
 
-    def width(self) -> int:
-        return encoder_width(self.options.encoder, self._encoder_input())
-
-    def build_encoder(self) -> nn.Module:
-        return build_encoder(self.options.encoder, self._encoder_input())
-
     def request_hints(self) -> dict[str, Any]:
         """Input: the values seen in training, most frequent first (any other value counts as unknown)."""
         check_is_fitted(self, "vocabulary_")
@@ -161,7 +155,7 @@ class CategoryFeature(Feature):
 
     # -- helpers -----------------------------------------------------------------------------------------
 
-    def _encoder_input(self) -> EncoderInput:
+    def encoder_input(self) -> EncoderInput:
         """Input: codes of the vocabulary's values, and 0 for unknown ones."""
         check_is_fitted(self, "vocabulary_")
         return EncoderInput("codes", len(self.vocabulary_) + 1)

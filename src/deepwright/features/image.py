@@ -27,7 +27,7 @@ from deepwright.data.media import MediaError, describe_cell, open_cell
 from deepwright.features.base import Role, check_is_fitted
 from deepwright.features.decoding import Decoding, LazyColumn, MediaFeature, check_cells, decode_column, probe_cells
 from deepwright.models.augment import ImageAugmentation
-from deepwright.models.encoders import EncoderInput, build_encoder
+from deepwright.models.encoders import EncoderInput
 from deepwright.registry import FEATURES
 
 __all__ = ["ImageEncoder", "ImageFeature", "ImageLayout", "decode_image"]
@@ -150,12 +150,17 @@ class ImageFeature(MediaFeature):
         self.layout_ = ImageLayout(state["channels"], height, width, state["keep_aspect_ratio"])
         self.mean_, self.std_ = state["mean"], state["std"]
 
+    def encoder_input(self) -> EncoderInput:
+        check_is_fitted(self, "layout_")
+        return EncoderInput("grid", self.layout_.channels)
+
     def width(self) -> int:
-        return self._backbone().output_size
+        # The backbone is built with its weights, as it always was: a seeded run draws the same random numbers.
+        return super().build_encoder().output_size
 
     def build_encoder(self) -> nn.Module:
-        check_is_fitted(self, "layout_")
-        return ImageEncoder(self._backbone(), ImageAugmentation(self.options.augmentation), self.mean_, self.std_)
+        backbone = super().build_encoder()
+        return ImageEncoder(backbone, ImageAugmentation(self.options.augmentation), self.mean_, self.std_)
 
     def request_hints(self) -> dict[str, Any]:
         """Input: what a request sends (an image file, inline) and an example: a mid-grey PNG of the model's size."""
@@ -173,10 +178,6 @@ class ImageFeature(MediaFeature):
         return {"example": example, "accept": "image/*", "size": [layout.height, layout.width]}
 
     # -- helpers -----------------------------------------------------------------------------------------
-
-    def _backbone(self) -> nn.Module:
-        check_is_fitted(self, "layout_")
-        return build_encoder(self.options.encoder, EncoderInput("grid", self.layout_.channels))
 
     def _decoded(self, cells: np.ndarray) -> np.ndarray | LazyColumn:
         layout = self.layout_

@@ -14,13 +14,12 @@ import json
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from deepwright.config import SequenceFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted, value_key
 from deepwright.features.tokenization import encode_padded, tokenizer_from_json, train_vocabulary
-from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
+from deepwright.models.encoders import EncoderInput
 from deepwright.registry import FEATURES
 
 __all__ = ["SequenceFeature", "list_cell"]
@@ -85,13 +84,7 @@ class SequenceFeature(Feature):
         self.vocabulary_size_ = state["vocabulary_size"]
         self.length_ = state["length"]
 
-    def width(self) -> int:
-        return encoder_width(self.options.encoder, self._encoder_input())
-
-    def build_encoder(self) -> nn.Module:
-        return build_encoder(self.options.encoder, self._encoder_input())
-
-    def _encoder_input(self) -> EncoderInput:
+    def encoder_input(self) -> EncoderInput:
         check_is_fitted(self, "tokenizer_")
         return EncoderInput("tokens", self.vocabulary_size_, self.length_, embedding_dim=self.options.embedding_dim)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from deepwright.config import TextFeatureConfig
 from deepwright.data.clean import missing_mask
 from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted
 from deepwright.features.tokenization import UNKNOWN_ID, encode_padded, tokenizer_from_json, train_tokenizer
-from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
+from deepwright.models.encoders import EncoderInput
 from deepwright.registry import FEATURES
 
 __all__ = ["TextFeature"]
@@ -58,13 +57,7 @@ class TextFeature(Feature):
         self.tokenizer_ = tokenizer_from_json(state["tokenizer"])
         self.vocabulary_size_ = state["vocabulary_size"]
 
-    def width(self) -> int:
-        return encoder_width(self.options.encoder, self._encoder_input())
-
-    def build_encoder(self) -> nn.Module:
-        return build_encoder(self.options.encoder, self._encoder_input())
-
-    def _encoder_input(self) -> EncoderInput:
+    def encoder_input(self) -> EncoderInput:
         check_is_fitted(self, "tokenizer_")
         options = self.options
         return EncoderInput("tokens", self.vocabulary_size_, options.max_length, embedding_dim=options.embedding_dim)

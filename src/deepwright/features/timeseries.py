@@ -30,7 +30,7 @@ from deepwright.data.clean import missing_mask
 from deepwright.evaluation.forecast import forecast_metrics
 from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitted
 from deepwright.features.sequence import list_cell
-from deepwright.models.encoders import EncoderInput, build_encoder, encoder_width
+from deepwright.models.encoders import EncoderInput, build_encoder
 from deepwright.models.sequence_encoders import ValueSequenceEncoder
 from deepwright.registry import FEATURES
 
@@ -145,13 +145,10 @@ class TimeseriesFeature(Feature):
         self.channels_, self.length_ = state["channels"], state["length"]
         self.center_, self.scale_ = state["center"], state["scale"]
 
-    def width(self) -> int:
-        return encoder_width(self.options.encoder, self._encoder_input())
-
     def build_encoder(self) -> nn.Module:
-        return ValueSequenceEncoder(build_encoder(self.options.encoder, self._encoder_input()))
+        return ValueSequenceEncoder(build_encoder(self.options.encoder, self.encoder_input()))
 
-    def _encoder_input(self) -> EncoderInput:
+    def encoder_input(self) -> EncoderInput:
         check_is_fitted(self, "center_")
         return EncoderInput("steps", self.channels_, self.length_)
 

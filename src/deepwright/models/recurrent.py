@@ -19,16 +19,18 @@ direction's last step beside the backward direction's first), their mean, their 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from deepwright.config import SequenceRnnEncoderConfig
+from deepwright.config import RecurrentEncoderConfig, SequenceRnnEncoderConfig
 from deepwright.models.encoders import EncoderInput
 from deepwright.models.masking import masked_max, masked_mean, step_mask
 from deepwright.registry import ENCODERS
 
-__all__ = ["CELLS", "REDUCTIONS", "AttentionPooling", "Recurrent"]
+__all__ = ["CELLS", "REDUCTIONS", "AttentionPooling", "Recurrent", "recurrent_settings"]
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 REDUCTIONS = ("last", "mean", "max", "attention")
@@ -102,11 +104,7 @@ class Recurrent(nn.Module):
         """The recurrent block of `options` over steps of `shape.size` features."""
         return cls(
             shape.size,
-            cell=options.cell,
-            hidden_size=options.dim,
-            layers=options.layers,
-            bidirectional=options.bidirectional,
-            dropout=options.dropout,
+            **recurrent_settings(options),
             activation=options.activation,
             reduction=options.reduction,
             output_size=options.output_dim,
@@ -155,6 +153,17 @@ class Recurrent(nn.Module):
         # bidirectional: the forward direction after its last step beside the backward one after its first
         last = torch.cat([hidden[-2], hidden[-1]], dim=1) if self.rnn.bidirectional else hidden[-1]
         return outputs, last
+
+
+def recurrent_settings(options: RecurrentEncoderConfig) -> dict[str, Any]:
+    """The `Recurrent` arguments every rnn encoder config gives: cell, width, layers, directions and dropout."""
+    return {
+        "cell": options.cell,
+        "hidden_size": options.dim,
+        "layers": options.layers,
+        "bidirectional": options.bidirectional,
+        "dropout": options.dropout,
+    }
 
 
 def _all_full(lengths: torch.Tensor, num_steps: int) -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from deepwright.config import RecurrentEncoderConfig, TransformerEncoderConfig
 from deepwright.models.encoders import EncoderInput
-from deepwright.models.recurrent import Recurrent
-from deepwright.models.transformer import TransformerEncoder
+from deepwright.models.recurrent import Recurrent, recurrent_settings
+from deepwright.models.transformer import TransformerEncoder, transformer_settings
 from deepwright.registry import ENCODERS
 
 __all__ = ["FrameTransformer", "RecurrentEncoder"]
@@ -50,14 +50,7 @@ class RecurrentEncoder(Recurrent):
     @classmethod
     def from_options(cls, options: RecurrentEncoderConfig, shape: EncoderInput) -> RecurrentEncoder:
         """The recurrent encoder of `options` over frames of `shape.size` features."""
-        return cls(
-            shape.size,
-            cell=options.cell,
-            hidden_size=options.dim,
-            layers=options.layers,
-            bidirectional=options.bidirectional,
-            dropout=options.dropout,
-        )
+        return cls(shape.size, **recurrent_settings(options))
 
 
 class FrameTransformer(TransformerEncoder):
@@ -95,15 +88,7 @@ class FrameTransformer(TransformerEncoder):
     @classmethod
     def from_options(cls, options: TransformerEncoderConfig, shape: EncoderInput) -> FrameTransformer:
         """The Transformer encoder of `options` over `shape.steps` frames of `shape.size` features."""
-        return cls(
-            shape.size,
-            max_frames=shape.steps,
-            size=options.dim,
-            heads=options.heads,
-            layers=options.layers,
-            feedforward=options.feedforward_dim,
-            dropout=options.dropout,
-        )
+        return cls(shape.size, max_frames=shape.steps, **transformer_settings(options))
 
 
 ENCODERS.register("frames/rnn")(RecurrentEncoder.from_options)

@@ -13,17 +13,18 @@ pooling, so padding never changes a result. Output: (B, size).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepwright.config import SequenceTransformerEncoderConfig
+from deepwright.config import SequenceTransformerEncoderConfig, TransformerEncoderConfig
 from deepwright.models.encoders import EncoderInput
 from deepwright.models.masking import masked_mean, step_mask
 from deepwright.registry import ENCODERS
 
-__all__ = ["EncoderBlock", "SelfAttention", "TransformerEncoder", "sinusoidal_positions"]
+__all__ = ["EncoderBlock", "SelfAttention", "TransformerEncoder", "sinusoidal_positions", "transformer_settings"]
 
 POSITIONS = ("sinusoidal", "learned")
 POOLINGS = ("mean", "cls")
@@ -135,11 +136,7 @@ class TransformerEncoder(nn.Module):
         """The Transformer encoder of `options` over up to `shape.steps` steps of `shape.size` features."""
         return cls(
             shape.size,
-            size=options.dim,
-            layers=options.layers,
-            heads=options.heads,
-            feedforward=options.feedforward_dim,
-            dropout=options.dropout,
+            **transformer_settings(options),
             positions=options.positions,
             pooling=options.pooling,
             max_length=shape.steps,
@@ -173,6 +170,18 @@ class TransformerEncoder(nn.Module):
         if self.cls is not None and not keep_cls:
             return x[:, 1:], None if mask is None else mask[:, 1:]
         return x, mask
+
+
+def transformer_settings(options: TransformerEncoderConfig) -> dict[str, Any]:
+    """The `TransformerEncoder` arguments every transformer encoder config gives: width, layers, heads,
+    feed-forward width and dropout."""
+    return {
+        "size": options.dim,
+        "layers": options.layers,
+        "heads": options.heads,
+        "feedforward": options.feedforward_dim,
+        "dropout": options.dropout,
+    }
 
 
 ENCODERS.register("steps/transformer")(TransformerEncoder.from_options)
