@@ -60,8 +60,8 @@ def test_building_the_parser_and_importing_the_package_import_nothing_heavy(tmp_
     script = (
         "import json, sys\n"
         "import deepwright\n"
-        "from deepwright.cli import _parser\n"
-        "_parser().parse_args(['train', '--config', 'c.yaml', '--data', 'd.csv'])\n"
+        "from deepwright.cli.parser import build_parser\n"
+        "build_parser().parse_args(['train', '--config', 'c.yaml', '--data', 'd.csv'])\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
     )
     completed = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
