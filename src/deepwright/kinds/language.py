@@ -44,8 +44,8 @@ class LanguageModelKind:
         from deepwright.models.gpt import GPT
         from deepwright.training.device import training_device
         from deepwright.training.lm import create_language_model_state, train_language_model
-        from deepwright.training.threads import training_threads
         from deepwright.training.loop import resume_state
+        from deepwright.training.threads import training_threads
 
         started = time.perf_counter()
         preload_plotting()

@@ -55,8 +55,8 @@ class RowModelKind:
         from deepwright.evaluation.report import write_json
         from deepwright.evaluation.run_plots import write_run_plots
         from deepwright.training.device import training_device
-        from deepwright.training.threads import training_threads
         from deepwright.training.loop import resume_state
+        from deepwright.training.threads import training_threads
         from deepwright.training.trainer import check_options, create_state, fit
 
         started = time.perf_counter()
