@@ -240,7 +240,7 @@ def quickstart(args: argparse.Namespace) -> None:
     print_result(pipeline, result)
     rows = frame.drop(columns=[target]).sample(2, random_state=0)
     model = load(result.bundle_dir)
-    print(f"\n4. two raw rows through the saved bundle (load('{result.bundle_dir}')):")
+    print(f"\n4. two raw rows through the saved bundle (deepwright.load('{result.bundle_dir}')):")
     positive = model.predictor.features.outputs[0].labels_[1]
     for index, prediction in zip(rows.index, model.predict(rows.to_dict("records"))):
         label, probability = prediction[f"{target}_prediction"], prediction[f"{target}_probability"]
