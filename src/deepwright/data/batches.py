@@ -52,8 +52,10 @@ def iterate_batches(
     *,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
+    skip: int = 0,
 ) -> Iterator[TensorTable]:
-    """Yield the table in batches of `batch_size` rows, shuffled with `generator` when one is given.
+    """Yield the table in batches of `batch_size` rows, shuffled with `generator` when one is given, leaving out
+    the first `skip` batches (a run resumed mid-epoch; the order is drawn all the same).
 
     A final batch of a single row joins the one before it, since batch norm cannot train on one row. Batches of
     a table with lazy columns are assembled in worker processes and moved to `device`.
@@ -63,7 +65,7 @@ def iterate_batches(
     [[0, 1], [2, 3, 4]]
     """
     total = num_rows(table)
-    bounds = batch_bounds(total, batch_size)
+    bounds = batch_bounds(total, batch_size)[skip:]
     order = torch.randperm(total, generator=generator) if generator is not None else None
     if any(is_lazy(column) for column in table.values()):
         yield from _worker_batches(table, bounds, order, device)
@@ -78,16 +80,27 @@ def iterate_batches(
         yield {name: tensor[rows] for name, tensor in table.items()}
 
 
-def batch_bounds(total: int, batch_size: int) -> list[tuple[int, int]]:
-    """(start, end) of each batch of `total` rows; a final single row joins the batch before it.
+def batch_bounds(total: int, batch_size: int, *, smallest: int = 2) -> list[tuple[int, int]]:
+    """(start, end) of each batch of `total` rows; a final batch of fewer than `smallest` rows joins the batch
+    before it.
 
     >>> batch_bounds(5, 2)
     [(0, 2), (2, 5)]
     """
     starts = list(range(0, total, batch_size))
-    if len(starts) > 1 and total - starts[-1] == 1:
+    if len(starts) > 1 and total - starts[-1] < smallest:
         starts.pop()
     return list(zip(starts, [*starts[1:], total]))
+
+
+def _shard_bounds(
+    bounds: list[tuple[int, int]], order: torch.Tensor, rank: int, world_size: int
+) -> tuple[list[tuple[int, int]], torch.Tensor]:
+    """This rank's rows of each global batch of `order`, laid end to end, and the bounds of its batches there."""
+    pieces = [order[start:end][rank::world_size] for start, end in bounds]
+    ends = torch.tensor([len(piece) for piece in pieces]).cumsum(0).tolist()
+    shard_order = torch.cat(pieces) if pieces else order[:0]
+    return list(zip([0, *ends[:-1]], ends)), shard_order
 
 
 class _Rows:
@@ -121,6 +134,7 @@ def _worker_batches(
         collate_fn=_Rows(table),
         num_workers=workers,
         prefetch_factor=2 if workers else None,
+        generator=torch.Generator(),  # the workers' seeds are not drawn from the global generator (exact resume)
     )
     for batch in loader:
         if isinstance(batch, str):
