@@ -53,6 +53,7 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
     skip: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> Iterator[TensorTable]:
     """Yield the table in batches of `batch_size` rows, shuffled with `generator` when one is given, leaving out
     the first `skip` batches (a run resumed mid-epoch; the order is drawn all the same).
@@ -60,13 +61,23 @@ def iterate_batches(
     A final batch of a single row joins the one before it, since batch norm cannot train on one row. Batches of
     a table with lazy columns are assembled in worker processes and moved to `device`.
 
+    With `shard` (rank, world size), `batch_size` is the global batch and this rank gets the rows at positions
+    rank, rank + world size, … of each one (`DistributedSampler`'s interleaving): every rank shuffles with the
+    same generator, so the ranks' batches together are the one-process batches. A final batch too small to give
+    every rank a row joins the one before it.
+
     >>> table = {"x": torch.arange(5)}
     >>> [batch["x"].tolist() for batch in iterate_batches(table, 2)]
     [[0, 1], [2, 3, 4]]
+    >>> [batch["x"].tolist() for batch in iterate_batches(table, 2, shard=(1, 2))]
+    [[1], [3]]
     """
     total = num_rows(table)
-    bounds = batch_bounds(total, batch_size)[skip:]
+    rank, world_size = shard if shard is not None else (0, 1)
+    bounds = batch_bounds(total, batch_size, smallest=max(2, world_size))[skip:]
     order = torch.randperm(total, generator=generator) if generator is not None else None
+    if world_size > 1:
+        bounds, order = _shard_bounds(bounds, order if order is not None else torch.arange(total), rank, world_size)
     if any(is_lazy(column) for column in table.values()):
         yield from _worker_batches(table, bounds, order, device)
         return
