@@ -68,6 +68,11 @@ class TrainingLoopConfig(Strict):
         default=None, gt=0, description="CPU threads for torch; unset: 1 for a small model, else one per core"
     )
     checkpoint: bool = Field(default=True, description="save a checkpoint each epoch (needed for --resume)")
+    gradient_checkpointing: bool = Field(
+        default=False,
+        description="recompute each transformer, recurrent or GPT block's activations in the backward pass "
+        "instead of keeping them (less memory, about a third more compute; the same loss)",
+    )
 
 
 class TrainerConfig(TrainingLoopConfig):
@@ -107,4 +112,9 @@ class LanguageModelTrainerConfig(TrainingLoopConfig):
     gradient_clip: float | None = Field(default=1.0, gt=0, description="clip the gradient norm to this")
     gradient_accumulation: int = Field(default=1, ge=1, description="batches per optimizer step")
     compile: bool = Field(default=False, description="torch.compile the model (slow start, faster steps)")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        default="ddp",
+        description="with several processes: ddp copies the model to every rank and averages gradients; fsdp "
+        "(FSDP2) shards parameters, gradients and optimizer state across the ranks",
+    )
     checkpoint: bool = Field(default=True, description="save a checkpoint at each estimate (needed for --resume)")
