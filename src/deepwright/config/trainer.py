@@ -68,6 +68,16 @@ class TrainingLoopConfig(Strict):
         default=None, gt=0, description="CPU threads for torch; unset: 1 for a small model, else one per core"
     )
     checkpoint: bool = Field(default=True, description="save a checkpoint each epoch (needed for --resume)")
+    checkpoint_every: int | None = Field(
+        default=None,
+        gt=0,
+        description="also save a checkpoint every this many optimizer steps (unset: only at each epoch's end)",
+    )
+    keep_checkpoints: int = Field(
+        default=2,
+        ge=1,
+        description="checkpoints kept: the newest and those before it, to fall back on if the newest is unreadable",
+    )
     gradient_checkpointing: bool = Field(
         default=False,
         description="recompute each transformer, recurrent or GPT block's activations in the backward pass "
@@ -118,3 +128,8 @@ class LanguageModelTrainerConfig(TrainingLoopConfig):
         "(FSDP2) shards parameters, gradients and optimizer state across the ranks",
     )
     checkpoint: bool = Field(default=True, description="save a checkpoint at each estimate (needed for --resume)")
+    checkpoint_every: int | None = Field(
+        default=None,
+        gt=0,
+        description="also save a checkpoint every this many optimizer steps (unset: only at each estimate)",
+    )
