@@ -19,6 +19,7 @@ them, so `from deepwright.config import X` is the import to use):
 | `trainer`       | optimizer, schedule, early stopping, and the two training loops         |
 | `table`         | `Config` (model_type ecd)                                               |
 | `language`      | `LanguageModelConfig` (model_type lm)                                   |
+| `checkpoint`    | a GPT-2 checkpoint folder for `init_from` (its config.json, no torch)   |
 | `forecast`      | `ForecastConfig` (model_type forecast)                                  |
 | `describe`      | one readable line per validation problem                                |
 | `loading`       | `load_config`, `dump_config`, `json_schema`                             |
@@ -43,6 +44,7 @@ from deepwright.config.base import (
     files_cannot_be_filled,
     with_default_type,
 )
+from deepwright.config.checkpoint import GPT2Checkpoint, checkpoint_folder, read_gpt2_checkpoint, resolve_init_from
 from deepwright.config.combiner import CombinerConfig, ConcatCombinerConfig
 from deepwright.config.encoders import (
     AudioEncoderConfig,
@@ -52,7 +54,9 @@ from deepwright.config.encoders import (
     ConvStackEncoderConfig,
     EmbeddingEncoderConfig,
     ImageEncoderConfig,
+    LoraOptions,
     OneHotEncoderConfig,
+    PretrainedEncoderConfig,
     RecurrentEncoderConfig,
     ResNetEncoderConfig,
     SequenceEncoderConfig,
@@ -72,7 +76,14 @@ from deepwright.config.features import (
     TimeseriesFeatureConfig,
 )
 from deepwright.config.forecast import STEP_TYPES, ForecastConfig
-from deepwright.config.language import CorpusConfig, GenerationConfig, GPTConfig, LanguageModelConfig
+from deepwright.config.language import (
+    CorpusConfig,
+    GenerationConfig,
+    GPTConfig,
+    LanguageModelConfig,
+    LanguageModelTokenizerConfig,
+    PretrainedTokenizerConfig,
+)
 from deepwright.config.loading import MODEL_TYPES, AnyConfig, dump_config, json_schema, load_config
 from deepwright.config.media import (
     AUDIO_CONV_CHANNELS,
@@ -140,6 +151,7 @@ __all__ = [
     "ForecastConfig",
     "ForecastPreprocessingConfig",
     "ForecastSplitConfig",
+    "GPT2Checkpoint",
     "GPTConfig",
     "GenerationConfig",
     "ImageAugmentationConfig",
@@ -149,7 +161,9 @@ __all__ = [
     "LanguageModelConfig",
     "LanguageModelOptimizerConfig",
     "LanguageModelScheduleConfig",
+    "LanguageModelTokenizerConfig",
     "LanguageModelTrainerConfig",
+    "LoraOptions",
     "MissingStrategy",
     "MissingValues",
     "Noise",
@@ -158,6 +172,8 @@ __all__ = [
     "OptimizerConfig",
     "PaddedCrop",
     "PreprocessingConfig",
+    "PretrainedEncoderConfig",
+    "PretrainedTokenizerConfig",
     "RecurrentEncoderConfig",
     "ResNetEncoderConfig",
     "ResizedCrop",
@@ -179,10 +195,13 @@ __all__ = [
     "TrainingLoopConfig",
     "TransformerEncoderConfig",
     "WordTokenizerConfig",
+    "checkpoint_folder",
     "dump_config",
     "files_cannot_be_filled",
     "json_schema",
     "load_config",
+    "read_gpt2_checkpoint",
+    "resolve_init_from",
     "split_fractions",
     "with_default_type",
 ]

@@ -1,5 +1,5 @@
-"""The encoders of input columns: category embeddings, bags of tokens, convolution stacks, ResNets, and the
-recurrent and Transformer blocks over frames, steps and tokens."""
+"""The encoders of input columns: category embeddings, bags of tokens, convolution stacks, ResNets, the
+recurrent and Transformer blocks over frames, steps and tokens, and pretrained text encoders."""
 
 from __future__ import annotations
 
@@ -162,7 +162,52 @@ SequenceEncoderConfig = Annotated[
 ]
 
 
+class LoraOptions(Strict):
+    """Low-rank adapters (LoRA, through `peft`) on a pretrained encoder: the pretrained weights stay frozen and
+    only the adapters (and the layers after the encoder) learn."""
+
+    r: int = Field(default=8, gt=0, description="rank of each adapter")
+    alpha: float = Field(default=16.0, gt=0, description="scale: the adapter's update is multiplied by alpha / r")
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="dropout on the adapter's input")
+    targets: list[str] | None = Field(
+        default=None, description="names of the linear layers to adapt; unset: peft's choice for the architecture"
+    )
+
+
+class PretrainedEncoderConfig(Strict):
+    """A pretrained Hugging Face encoder (BERT, DistilBERT, RoBERTa, MiniLM, …) read from a local checkpoint
+    folder (config.json, model.safetensors or pytorch_model.bin, tokenizer.json); never downloaded. The text is
+    tokenized by the checkpoint's own tokenizer (the feature's `tokenizer` is not used)."""
+
+    type: Literal["pretrained"]
+    path: str = Field(min_length=1, description="the local checkpoint folder (not a hub name)")
+    pooling: Literal["cls", "mean"] = Field(
+        default="mean", description="the first token's last hidden state, or the mean over the real tokens"
+    )
+    trainable: bool | Annotated[int, Field(gt=0)] = Field(
+        default=True, description="true: fine-tune every layer; false: frozen; N: only the last N layers learn"
+    )
+    lr: float = Field(
+        default=5e-5, gt=0, description="learning rate of the pretrained weights (new layers: trainer.optimizer.lr)"
+    )
+    layer_decay: float = Field(
+        default=1.0, gt=0, le=1, description="each layer learns at this multiple of the rate of the layer above"
+    )
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations: less memory, slower")
+    lora: LoraOptions | None = Field(default=None, description="train low-rank adapters instead of the weights")
+
+    @model_validator(mode="after")
+    def _lora_trains_only_adapters(self) -> PretrainedEncoderConfig:
+        if self.lora is not None and self.trainable is not True:
+            raise ValueError("lora trains only the adapters; leave trainable unset (true) with lora")
+        return self
+
+
 TextEncoderConfig = Annotated[
-    BagEncoderConfig | SequenceRnnEncoderConfig | SequenceTransformerEncoderConfig | Conv1DEncoderConfig,
+    BagEncoderConfig
+    | SequenceRnnEncoderConfig
+    | SequenceTransformerEncoderConfig
+    | Conv1DEncoderConfig
+    | PretrainedEncoderConfig,
     Field(discriminator="type"),
 ]

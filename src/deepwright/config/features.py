@@ -69,7 +69,8 @@ class CategoryFeatureConfig(Strict):
 
 class TextFeatureConfig(Strict):
     """Free text, split into tokens by a tokenizer learned on the training split. The encoder is a bag of
-    embeddings, or token embeddings read by a sequence block: rnn, transformer or conv1d (as for sequences)."""
+    embeddings, or token embeddings read by a sequence block: rnn, transformer or conv1d (as for sequences); or
+    a pretrained checkpoint's encoder, which brings its own tokenizer (`max_length` and `truncation` still apply)."""
 
     renamed_keys: ClassVar[dict[str, str]] = {"embedding_size": "embedding_dim"}
 
@@ -91,6 +92,12 @@ class TextFeatureConfig(Strict):
     @classmethod
     def _default_types(cls, data: Any) -> Any:
         return with_default_type(with_default_type(data, "tokenizer", "word"), "encoder", "bag")
+
+    @model_validator(mode="after")
+    def _pretrained_brings_its_tokenizer(self) -> TextFeatureConfig:
+        if self.encoder.type == "pretrained" and "tokenizer" in self.model_fields_set:
+            raise ValueError("a pretrained encoder tokenizes with its checkpoint's tokenizer.json; remove tokenizer")
+        return self
 
 
 class SequenceFeatureConfig(Strict):

@@ -8,25 +8,32 @@ Three kinds, chosen by the config's `tokenizer.type`:
   ever unknown and decoding gives back the exact text.
 
 Token id 0 is padding and 1 is "unknown" in every vocabulary. Nothing is downloaded: a tokenizer is always
-trained here, on the training texts.
+trained here, on the training texts, except a pretrained checkpoint's own (`encode_checkpoint`), read from its
+folder.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from deepwright.config import BpeTokenizerConfig, CharTokenizerConfig, WordTokenizerConfig
+from deepwright.config.checkpoint import read_gpt2_checkpoint
+from deepwright.errors import ConfigError
 
 __all__ = [
     "PAD_ID",
     "UNKNOWN_ID",
+    "checkpoint_tokenizer",
     "decode",
+    "encode_checkpoint",
     "encode_corpus",
     "encode_padded",
+    "gpt2_tokenizer",
     "tokenizer_from_json",
     "train_tokenizer",
     "train_vocabulary",
@@ -136,6 +143,25 @@ def tokenizer_from_json(text: str) -> Tokenizer:
     return Tokenizer.from_str(text)
 
 
+def gpt2_tokenizer(folder: str | Path) -> Tokenizer:
+    """The tokenizer.json of the GPT-2 checkpoint in `folder` (a language model's `init_from`), used with the
+    checkpoint's own ids; a `ConfigError` naming the file when `tokenizers` cannot read it or its vocabulary size
+    is not config.json's `vocab_size`."""
+    checkpoint = read_gpt2_checkpoint(folder)
+    try:
+        tokenizer = Tokenizer.from_file(str(checkpoint.tokenizer))
+    except Exception as error:  # `tokenizers` raises plain Exception for a file it cannot parse
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"{checkpoint.tokenizer}: not a tokenizer file `tokenizers` can read ({reason})") from None
+    size = tokenizer.get_vocab_size()
+    if size != checkpoint.vocabulary_size:
+        raise ConfigError(
+            f"{checkpoint.tokenizer} has {size:,} tokens but vocab_size in {checkpoint.config_path} is "
+            f"{checkpoint.vocabulary_size:,}; the tokenizer must be the checkpoint's own"
+        )
+    return tokenizer
+
+
 def encode_padded(
     tokenizer: Tokenizer,
     texts: list[str] | list[list[str]],
@@ -162,6 +188,43 @@ def encode_padded(
         kept = ids[:width] if truncation == "right" else ids[-width:]
         array[row, : len(kept)] = kept
     return array
+
+
+def checkpoint_tokenizer(text: str, max_length: int, truncation: str) -> Tokenizer:
+    """A pretrained checkpoint's tokenizer from its tokenizer.json text, set to cut texts to `max_length`
+    tokens (special tokens included) at the `truncation` end, and not to pad (`encode_checkpoint` pads)."""
+    tokenizer = Tokenizer.from_str(text)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length, direction=truncation)
+    return tokenizer
+
+
+def encode_checkpoint(
+    tokenizer: Tokenizer, texts: list[str], max_length: int, padding: str, pad_id: int
+) -> tuple[np.ndarray, int]:
+    """Token ids of each text by a `checkpoint_tokenizer`, special tokens included ([CLS] … [SEP]), in a (N, L)
+    int64 array padded with `pad_id` (L as for `encode_padded`), and how many texts the tokenizer cut.
+
+    >>> from tokenizers import processors
+    >>> vocabulary = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "a": 4}
+    >>> tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="[UNK]"))
+    >>> tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    >>> tokenizer.post_processor = processors.TemplateProcessing(
+    ...     single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    ... )
+    >>> tokenizer = checkpoint_tokenizer(tokenizer.to_str(), 4, "right")
+    >>> ids, cut = encode_checkpoint(tokenizer, ["a", "a a a a"], 4, "longest", 0)
+    >>> ids.tolist(), cut
+    ([[2, 4, 3, 0], [2, 4, 4, 3]], 1)
+    """
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+    cut = sum(1 for encoding in encodings if encoding.overflowing)
+    longest = max((len(encoding.ids) for encoding in encodings), default=1)
+    width = max_length if padding == "max_length" else max(1, longest)
+    array = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        array[row, : len(encoding.ids)] = encoding.ids
+    return array, cut
 
 
 def encode_corpus(tokenizer: Tokenizer, text: str, kind: str) -> np.ndarray:

@@ -14,6 +14,7 @@ from torch import nn
 
 from deepwright.config import BagEncoderConfig, EmbeddingEncoderConfig, OneHotEncoderConfig
 from deepwright.models.encoders import EncoderInput
+from deepwright.models.pretrained import PretrainedEncoder
 from deepwright.registry import ENCODERS
 
 __all__ = [
@@ -170,15 +171,19 @@ class ScalarHead(nn.Linear):
 
 
 def initialize(model: nn.Module, scheme: str) -> None:
-    """Re-initialise every Linear and convolution weight of `model` with `scheme` (biases to zero).
+    """Re-initialise every Linear and convolution weight of `model` with `scheme` (biases to zero), except
+    those of a pretrained encoder.
 
     'default' keeps PyTorch's own initialisation.
     """
     if scheme == "default":
         return
     init = _INITIALIZERS[scheme]
+    pretrained = {
+        id(inner) for outer in model.modules() if isinstance(outer, PretrainedEncoder) for inner in outer.modules()
+    }
     for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)) and id(module) not in pretrained:
             init(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
