@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepwright.data.batches import batch_bounds
 from deepwright.errors import ConfigError, DeepwrightError
 from deepwright.training.device import training_device
 
@@ -111,6 +112,24 @@ class Distributed:
         [1, 3]
         """
         return rows[self.rank :: self.world_size] if self.enabled else rows
+
+    def shard_of(self) -> tuple[int, int] | None:
+        """(rank, world size) for `iterate_batches(shard=...)`, or None for one process."""
+        return (self.rank, self.world_size) if self.enabled else None
+
+    def loss_scales(self, total: int, batch_size: int) -> list[float]:
+        """For each global batch of an epoch over `total` rows: what this rank's mean loss is multiplied by, so that
+        the ranks' averaged gradient is the whole batch's mean (its rows · world size / the batch's rows; 1 except
+        in a last batch that does not divide evenly).
+
+        >>> Distributed(rank=0, world_size=2).loss_scales(7, 4)
+        [1.0, 1.3333333333333333]
+        """
+        bounds = batch_bounds(total, batch_size, smallest=max(2, self.world_size))
+        return [
+            len(range(start + self.rank, end, self.world_size)) * self.world_size / (end - start)
+            for start, end in bounds
+        ]
 
     def span(self, total: int) -> tuple[int, int]:
         """(start, end) of this rank's contiguous share of `total` rows (the first ranks take one more when the

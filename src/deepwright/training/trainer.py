@@ -21,7 +21,9 @@ from deepwright.config import TrainerConfig
 from deepwright.data.batches import TensorTable, batch_bounds, iterate_batches, num_rows
 from deepwright.errors import ConfigError
 from deepwright.evaluation.metrics import lower_is_better
-from deepwright.training.loop import OptimizerStep, autocast, end_round
+from deepwright.training.distributed import Distributed
+from deepwright.training.checkpoint import CheckpointFolder
+from deepwright.training.loop import OptimizerStep, autocast, end_round, save_state
 from deepwright.training.optim import build_optimizer, build_schedule
 from deepwright.training.progress import EpochProgress
 from deepwright.training.state import TrainState
@@ -33,9 +35,10 @@ LossFunction = Callable[[dict[str, torch.Tensor], TensorTable], torch.Tensor]
 ValidateFunction = Callable[[nn.Module, TensorTable], dict[str, float]]
 
 
-def create_state(model: nn.Module, options: TrainerConfig, num_train_rows: int) -> TrainState:
-    """A fresh state: optimizer, per-step schedule over the planned steps, and a seeded shuffling generator."""
-    batches_per_epoch = len(batch_bounds(num_train_rows, options.batch_size))
+def create_state(model: nn.Module, options: TrainerConfig, num_train_rows: int, *, world_size: int = 1) -> TrainState:
+    """A fresh state: optimizer, per-step schedule over the planned steps, and a seeded shuffling generator.
+    (`world_size` ranks share each batch; a last batch too small to give each one a row joins the one before.)"""
+    batches_per_epoch = len(batch_bounds(num_train_rows, options.batch_size, smallest=max(2, world_size)))
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / options.gradient_accumulation))
     optimizer = build_optimizer(model, options.optimizer)
     schedule = build_schedule(
@@ -60,40 +63,67 @@ def fit(
     log_path: Path | None = None,
     checkpoint_path: Path | None = None,
     progress: bool = True,
+    distributed: Distributed | None = None,
 ) -> TrainState:
     """Train `state.model` from `state.epoch` to `options.epochs` (or until early stopping); return the state.
 
     Each epoch: shuffle, step through batches, validate, log one JSON line, check early stopping, and save a
-    checkpoint. With early stopping the best epoch's weights are restored at the end.
+    checkpoint (in the folder of `checkpoint_path`, its `last.pt`; also every `options.checkpoint_every` optimizer
+    steps inside an epoch, which a resumed run continues from its next batch). With early stopping the best
+    epoch's weights are restored at the end.
+
+    With `distributed` ranks, `options.batch_size` is the global batch: this rank trains on its shard of each one
+    through `DistributedDataParallel`, each shard's loss weighted by its share of the batch (so that the averaged
+    gradient is the whole batch's), and the logged training loss is summed over the ranks.
     """
     check_options(state, validation, options, validate)
     stopping = options.early_stopping
     plateau = isinstance(state.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)
     model = state.model
+    distributed = distributed or Distributed()
+    forward = distributed.wrap(model)
+    scales = distributed.loss_scales(num_rows(train), options.batch_size)
     watched, minimize = _minimize(options)
     device = next(model.parameters()).device
     mixed_precision = autocast(options.precision, device)
     reporter = EpochProgress(options.epochs, num_rows(train), enabled=progress)
     accumulation = options.gradient_accumulation
     optimizer_step = OptimizerStep(state, accumulation=accumulation, gradient_clip=options.gradient_clip)
+    checkpoints = CheckpointFolder(checkpoint_path, options.keep_checkpoints) if checkpoint_path else None
+    every = options.checkpoint_every
     with reporter:
         while state.epoch < options.epochs and not state.stopped_early:
             model.train()
             started = time.perf_counter()
-            running_loss = torch.zeros((), device=device)
-            seen = 0
+            state.start_round(device)  # or continue the epoch a checkpoint stopped in, from its next batch
             reporter.start_epoch(state.epoch + 1)
-            batches = iterate_batches(train, options.batch_size, generator=state.generator, device=device)
-            for index, batch in enumerate(batches):
+            batches = iterate_batches(
+                train,
+                options.batch_size,
+                generator=state.generator,
+                device=device,
+                skip=state.round_batches,
+                shard=distributed.shard_of(),
+            )
+            for index, batch in enumerate(batches, start=state.round_batches):
                 with mixed_precision:
-                    loss = loss_fn(model(batch), batch)
+                    loss = loss_fn(forward(batch), batch)
                 rows = num_rows(batch)
-                last = (index + 1) % accumulation == 0 or seen + rows == num_rows(train)
-                optimizer_step.backward(loss, step=last)
-                running_loss += loss.detach() * rows
-                seen += rows
-                reporter.advance(running_loss, seen)
-            seconds = time.perf_counter() - started
+                last = (index + 1) % accumulation == 0 or index + 1 == len(scales)
+                optimizer_step.backward(loss if scales[index] == 1.0 else loss * scales[index], step=last)
+                state.round_loss += loss.detach() * rows
+                state.round_rows += rows
+                state.round_batches = index + 1
+                reporter.advance(state.round_loss, state.round_rows)
+                if last and every is not None and state.step % every == 0 and index + 1 < len(scales):
+                    state.round_seconds += time.perf_counter() - started
+                    started = time.perf_counter()
+                    save_state(state, checkpoints)  # the epoch's end saves its own just after
+            running_loss, seen = state.round_loss, state.round_rows
+            if distributed.enabled:
+                running_loss = distributed.all_reduce_sum(running_loss)
+                seen = int(distributed.all_reduce_sum(torch.tensor(seen, device=device)))
+            seconds = state.round_seconds + time.perf_counter() - started
             state.epoch += 1
             record = {
                 "epoch": state.epoch,
@@ -109,7 +139,7 @@ def fit(
                 state.schedule.step(record[watched])
             if stopping is not None:
                 _early_stopping_step(state, record[watched], minimize, stopping.min_delta, stopping.patience)
-            end_round(state, record, report=reporter.end_epoch, log_path=log_path, checkpoint_path=checkpoint_path)
+            end_round(state, record, report=reporter.end_epoch, log_path=log_path, checkpoints=checkpoints)
     if stopping is not None and state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     return state
