@@ -1,14 +1,14 @@
-"""The config of a language model (model_type lm): a corpus → a GPT that writes text. Defaults are nanoGPT's
-CPU configuration."""
+"""The config of a language model (model_type lm): a corpus → a GPT that writes text, trained from scratch or
+fine-tuned from a GPT-2-family checkpoint on disk (`init_from`). Defaults are nanoGPT's CPU configuration."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from deepwright.config.base import Strict, with_default_type
-from deepwright.config.tokenizers import CharTokenizerConfig, TokenizerConfig
+from deepwright.config.tokenizers import BpeTokenizerConfig, CharTokenizerConfig, WordTokenizerConfig
 from deepwright.config.trainer import LanguageModelTrainerConfig
 
 
@@ -38,6 +38,10 @@ class GPTConfig(Strict):
     dropout: float = Field(default=0.0, ge=0, lt=1)
     bias: bool = Field(default=False, description="biases in the linear layers and layer norms")
     tie_weights: bool = Field(default=True, description="the output layer shares the token embedding's weights")
+    activation: Literal["gelu", "gelu_tanh"] = Field(
+        default="gelu", description="the MLP's GELU: exact, or the tanh approximation GPT-2 uses"
+    )
+    norm_eps: float = Field(default=1e-5, gt=0, description="the layer norms' epsilon")
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> GPTConfig:
@@ -58,13 +62,32 @@ class GenerationConfig(Strict):
     stop: list[str] = Field(default=[], description="stop before any of these strings")
 
 
+class PretrainedTokenizerConfig(Strict):
+    """The tokenizer of the `init_from` checkpoint (its tokenizer.json, byte-level BPE for GPT-2), used as it is."""
+
+    type: Literal["pretrained"]
+
+
+LanguageModelTokenizerConfig = Annotated[
+    WordTokenizerConfig | CharTokenizerConfig | BpeTokenizerConfig | PretrainedTokenizerConfig,
+    Field(discriminator="type"),
+]
+
+
 class LanguageModelConfig(Strict):
-    """A causal language model: a tokenizer learned on the corpus and a GPT trained to predict the next token."""
+    """A causal language model: a tokenizer learned on the corpus and a GPT trained to predict the next token; or,
+    with `init_from`, a GPT-2-family checkpoint's tokenizer and weights, fine-tuned on the corpus."""
 
     model_type: Literal["lm"]
     name: str | None = Field(default=None, description="run name; unset: the corpus file's name")
+    init_from: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a local folder holding a GPT-2-family checkpoint (config.json, model.safetensors or "
+        "pytorch_model.bin, tokenizer.json) to fine-tune: model sizes and tokenizer come from it; never downloaded",
+    )
     corpus: CorpusConfig = CorpusConfig()
-    tokenizer: TokenizerConfig = CharTokenizerConfig(type="char")
+    tokenizer: LanguageModelTokenizerConfig = CharTokenizerConfig(type="char")
     model: GPTConfig = GPTConfig()
     trainer: LanguageModelTrainerConfig = LanguageModelTrainerConfig()
     generation: GenerationConfig = GenerationConfig()
@@ -72,6 +95,8 @@ class LanguageModelConfig(Strict):
     @model_validator(mode="before")
     @classmethod
     def _default_tokenizer_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("init_from") is not None and "tokenizer" not in data:
+            return {**data, "tokenizer": {"type": "pretrained"}}
         return with_default_type(data, "tokenizer", "char")
 
     @field_validator("tokenizer")
@@ -80,3 +105,15 @@ class LanguageModelConfig(Strict):
         if tokenizer.type == "word":
             raise ValueError("a word tokenizer drops spaces and cannot write text back; use type 'char' or 'bpe'")
         return tokenizer
+
+    @model_validator(mode="after")
+    def _checkpoint_brings_its_tokenizer(self) -> LanguageModelConfig:
+        pretrained = self.tokenizer.type == "pretrained"
+        if self.init_from is not None and not pretrained:
+            raise ValueError(
+                "init_from: the checkpoint brings its tokenizer (tokenizer.json); remove tokenizer "
+                "(or set it to {type: pretrained})"
+            )
+        if self.init_from is None and pretrained:
+            raise ValueError("tokenizer type 'pretrained' is the init_from checkpoint's tokenizer; set init_from")
+        return self

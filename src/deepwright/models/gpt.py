@@ -98,12 +98,13 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear to 4 × width → GELU → linear back → dropout."""
+    """Linear to 4 × width → GELU (exact, or GPT-2's tanh approximation with `activation='gelu_tanh'`) → linear
+    back → dropout."""
 
-    def __init__(self, dim: int, dropout: float, bias: bool) -> None:
+    def __init__(self, dim: int, dropout: float, bias: bool, activation: str = "gelu") -> None:
         super().__init__()
         self.expand = nn.Linear(dim, 4 * dim, bias=bias)
-        self.activation = nn.GELU()
+        self.activation = nn.GELU(approximate="tanh" if activation == "gelu_tanh" else "none")
         self.projection = nn.Linear(4 * dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
@@ -114,12 +115,14 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """A pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
 
-    def __init__(self, dim: int, heads: int, dropout: float, bias: bool) -> None:
+    def __init__(
+        self, dim: int, heads: int, dropout: float, bias: bool, activation: str = "gelu", norm_eps: float = 1e-5
+    ) -> None:
         super().__init__()
-        self.attention_norm = nn.LayerNorm(dim, bias=bias)
+        self.attention_norm = nn.LayerNorm(dim, eps=norm_eps, bias=bias)
         self.attention = CausalSelfAttention(dim, heads, dropout, bias)
-        self.mlp_norm = nn.LayerNorm(dim, bias=bias)
-        self.mlp = MLP(dim, dropout, bias)
+        self.mlp_norm = nn.LayerNorm(dim, eps=norm_eps, bias=bias)
+        self.mlp = MLP(dim, dropout, bias, activation)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         x = x + self.attention(self.attention_norm(x), cache, layer)
@@ -145,6 +148,8 @@ class GPT(nn.Module):
         dropout: float = 0.0,
         bias: bool = False,
         tie_weights: bool = True,
+        activation: str = "gelu",
+        norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
         if dim % heads:
@@ -154,8 +159,8 @@ class GPT(nn.Module):
         self.token_embedding = nn.Embedding(vocabulary_size, dim)
         self.position_embedding = nn.Embedding(block_size, dim)
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(dim, heads, dropout, bias) for _ in range(layers))
-        self.final_norm = nn.LayerNorm(dim, bias=bias)
+        self.blocks = nn.ModuleList(Block(dim, heads, dropout, bias, activation, norm_eps) for _ in range(layers))
+        self.final_norm = nn.LayerNorm(dim, eps=norm_eps, bias=bias)
         self.lm_head = nn.Linear(dim, vocabulary_size, bias=False)
         if tie_weights:
             self.lm_head.weight = self.token_embedding.weight
@@ -180,6 +185,8 @@ class GPT(nn.Module):
             dropout=options.dropout,
             bias=options.bias,
             tie_weights=options.tie_weights,
+            activation=options.activation,
+            norm_eps=options.norm_eps,
         )
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None, *, last_only: bool = False) -> torch.Tensor:
