@@ -20,6 +20,7 @@ from torch.nn import functional
 
 from deepwright.config import LanguageModelTrainerConfig, ScheduleConfig
 from deepwright.evaluation.language import perplexity
+from deepwright.training.distributed import Distributed
 from deepwright.training.loop import OptimizerStep, autocast, end_round
 from deepwright.training.optim import build_optimizer, build_schedule
 from deepwright.training.progress import print_step_record
@@ -79,12 +80,18 @@ def train_language_model(
     progress: bool = True,
     log_path: Path | None = None,
     checkpoint_path: Path | None = None,
+    distributed: Distributed | None = None,
 ) -> TrainState:
     """Train `state.model` from `state.step` to `options.max_steps` and return the state (see the module
-    docstring). `train_ids` and `validation_ids` are 1-D token tensors on the model's device."""
+    docstring). `train_ids` and `validation_ids` are 1-D token tensors on the model's device.
+
+    With `distributed` ranks, every rank draws the same global batch of blocks and trains on its share of it
+    (`options.strategy`: DDP or FSDP2); the logged losses are the ranks' mean."""
     model = state.model
     device = next(model.parameters()).device
-    forward = torch.compile(model) if options.compile else model
+    distributed = distributed or Distributed()
+    wrapped = distributed.wrap(model, options.strategy)
+    forward = torch.compile(wrapped) if options.compile else wrapped
     mixed_precision = autocast(options.precision, device)
     if progress and options.precision == "bf16" and not bf16_is_fast(device):
         print(
@@ -104,7 +111,8 @@ def train_language_model(
         started, cpu_started = time.perf_counter(), time.process_time()
         model.train()
         for micro_batch in range(accumulation):
-            batch = sample_blocks(train_windows, options.batch_size, state.generator).to(device, non_blocking=True)
+            batch = distributed.shard(sample_blocks(train_windows, options.batch_size, state.generator))
+            batch = batch.to(device, non_blocking=True)
             with mixed_precision:
                 loss = _next_token_loss(forward, batch)
             optimizer_step.backward(loss, step=micro_batch == accumulation - 1)
@@ -115,6 +123,7 @@ def train_language_model(
         if state.step % options.eval_every and state.step != options.max_steps:
             continue
         state.epoch += 1
+        running_loss = distributed.all_reduce_sum(running_loss) / distributed.world_size
         record = {
             "step": state.step,
             "epoch": state.epoch,
@@ -126,7 +135,13 @@ def train_language_model(
         }
         if validation_windows is not None:
             validation_loss = estimate_loss(
-                forward, validation_windows, options.eval_batches, options.batch_size, options.seed, mixed_precision
+                forward,
+                validation_windows,
+                options.eval_batches,
+                options.batch_size,
+                options.seed,
+                mixed_precision,
+                distributed=distributed,
             )
             record.update({"val_loss": validation_loss, "val_perplexity": perplexity(validation_loss)})
         end_round(state, record, report=report, log_path=log_path, checkpoint_path=checkpoint_path)
@@ -143,17 +158,21 @@ def estimate_loss(
     batch_size: int,
     seed: int,
     mixed_precision: object,
+    *,
+    distributed: Distributed | None = None,
 ) -> float:
     """The mean loss over `batches` random batches of `windows`, drawn with `seed` (the same blocks each time),
-    in evaluation mode (the model is left in evaluation mode)."""
+    in evaluation mode (the model is left in evaluation mode). With `distributed` ranks each one measures its
+    share of every batch and the mean is taken over all of them."""
+    distributed = distributed or Distributed()
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     device = windows.device
     total = torch.zeros((), device=device)
     for _ in range(batches):
         with mixed_precision:
-            total += _next_token_loss(model, sample_blocks(windows, batch_size, generator))
-    return float(total) / batches
+            total += _next_token_loss(model, distributed.shard(sample_blocks(windows, batch_size, generator)))
+    return float(distributed.all_reduce_sum(total)) / (batches * distributed.world_size)
 
 
 def bf16_is_fast(device: torch.device) -> bool:
