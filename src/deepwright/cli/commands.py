@@ -55,18 +55,44 @@ def init(args: argparse.Namespace) -> None:
 
 def train(args: argparse.Namespace) -> None:
     from deepwright.api import Pipeline
-    from deepwright.runs import read_run_json
+    from deepwright.errors import ConfigError
+    from deepwright.runs import check_resume_data, config_file
 
-    if args.resume:
+    if args.repeat and (args.resume or args.config):
+        raise ConfigError("--repeat takes the config from the run; leave out --resume and --config")
+    if args.allow_other_data and not args.resume:
+        raise ConfigError("--allow-other-data goes with --resume")
+    if args.repeat:
+        pipeline, result = repeat(args)
+    elif args.resume:
         run_dir = Path(args.resume)
-        data = args.data or read_run_json(run_dir, "run.json")["data"]
+        data = check_resume_data(run_dir, args.data, allow_other_data=args.allow_other_data)
         pipeline = Pipeline.from_config(run_dir / "config.yaml")
         result = pipeline.fit(data, resume_from=run_dir, progress=not args.quiet)
     else:
         require(args, "config", "data")
         pipeline = Pipeline.from_config(args.config)
-        result = pipeline.fit(args.data, output_dir=args.output, run_name=args.name, progress=not args.quiet)
+        with config_file(args.config):
+            result = pipeline.fit(args.data, output_dir=args.output, run_name=args.name, progress=not args.quiet)
     print_result(pipeline, result)
+
+
+def repeat(args: argparse.Namespace) -> tuple[Any, Any]:
+    """`train --repeat RUN`: say on standard error what differs from the run's record, then train a new run
+    (named `<run>-repeat` unless --name says otherwise) from its config and data."""
+    from deepwright.api import Pipeline
+    from deepwright.runs import config_file, plan_repeat
+
+    plan = plan_repeat(Path(args.repeat), args.data)
+    for line in plan.differences:
+        print(f"differs from {plan.run_dir / 'run.json'}: {line}", file=sys.stderr)
+    if not plan.differences:
+        print(f"repeating {plan.run_dir}: data, versions, machine and commit as recorded", file=sys.stderr)
+    pipeline = Pipeline.from_config(plan.config)
+    name = args.name or f"{plan.run_dir.name}-repeat"
+    with config_file(plan.config_source):
+        result = pipeline.fit(plan.data, output_dir=args.output, run_name=name, progress=not args.quiet)
+    return pipeline, result
 
 
 def evaluate(args: argparse.Namespace) -> None:

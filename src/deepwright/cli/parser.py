@@ -44,10 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = subcommands.add_parser("train", help="train a model and write a run directory with its bundle")
     train.add_argument("--config", help="config file (YAML or JSON)")
-    train.add_argument("--data", help="data file; with --resume, defaults to the run's own data")
+    train.add_argument("--data", help="data file; with --resume or --repeat, defaults to the run's own data")
     train.add_argument("--output", default="runs", help="parent folder of run directories (default: runs/)")
     train.add_argument("--name", help="run directory name (default: the config's name or the data file's)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    train.add_argument(
+        "--allow-other-data",
+        action="store_true",
+        help="with --resume: continue even when the data does not hash as the run recorded (a warning instead)",
+    )
+    train.add_argument(
+        "--repeat",
+        metavar="RUN_DIR",
+        help="train a new run from this run's config and data, first saying what differs from its run.json",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(handler=commands.train)
 
