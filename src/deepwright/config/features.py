@@ -95,7 +95,7 @@ class TextFeatureConfig(Strict):
 
     @model_validator(mode="after")
     def _pretrained_brings_its_tokenizer(self) -> TextFeatureConfig:
-        if self.encoder.type == "pretrained" and "tokenizer" in self.model_fields_set:
+        if self.encoder.type == "pretrained" and self.tokenizer != WordTokenizerConfig():
             raise ValueError("a pretrained encoder tokenizes with its checkpoint's tokenizer.json; remove tokenizer")
         return self
 

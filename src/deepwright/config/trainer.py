@@ -22,14 +22,17 @@ class OptimizerConfig(Strict):
 
 
 class ScheduleConfig(Strict):
-    """The learning-rate schedule: constant, step, cosine (stepped per optimizer step, after an optional linear
-    warm-up), or plateau (multiplied by gamma when the validation metric stalls, checked once per epoch)."""
+    """The learning-rate schedule: constant, step, cosine or linear decay (stepped per optimizer step, after an
+    optional linear warm-up), or plateau (multiplied by gamma when the validation metric stalls, checked once
+    per epoch)."""
 
-    type: Literal["constant", "step", "cosine", "plateau"] = "constant"
+    type: Literal["constant", "step", "cosine", "linear", "plateau"] = "constant"
     warmup_fraction: float = Field(default=0.0, ge=0, lt=1, description="linear warm-up over this share of steps")
     step_epochs: int = Field(default=10, gt=0, description="step: multiply by gamma every this many epochs")
     gamma: float = Field(default=0.1, gt=0, le=1, description="step and plateau: the factor applied to lr")
-    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine and plateau: lowest lr as a share of lr")
+    min_lr_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="cosine, linear and plateau: lowest lr as a share of lr"
+    )
     plateau_epochs: int = Field(
         default=3, gt=0, description="plateau: epochs without gain in the early-stopping metric (or val_loss)"
     )

@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,12 +123,23 @@ class PretrainedEncoder(nn.Module):
     `model` is a `transformers` model (or a `peft` model around one) whose output has `last_hidden_state`.
     """
 
-    def __init__(self, model: nn.Module, pooling: str, pad_id: int, layers: nn.ModuleList) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        pooling: str,
+        pad_id: int,
+        layers: nn.ModuleList,
+        *,
+        lr: float = 5e-5,
+        layer_decay: float = 1.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.pooling = pooling
         self.pad_id = pad_id
         self.layers = [layers]  # a list, so the layers are not registered twice (they are the model's)
+        self.lr = lr
+        self.layer_decay = layer_decay
         self.output_size = int(model.config.hidden_size)
 
     @classmethod
@@ -139,13 +152,8 @@ class PretrainedEncoder(nn.Module):
         transformers = require("transformers")
         model_config = _model_config(transformers, config)
         try:
-            if weights is None:
-                model = transformers.AutoModel.from_config(model_config)
-            else:  # a pytorch_model.bin is read here, with weights_only=True: never a pickle's code
-                state = None if weights.suffix == ".safetensors" else torch.load(weights, weights_only=True)
-                model = transformers.AutoModel.from_pretrained(
-                    weights.parent, config=model_config, state_dict=state, local_files_only=True
-                )
+            with _quiet(transformers):
+                model = _load_model(transformers, model_config, weights)
         except Exception as error:  # torch, safetensors and transformers each raise their own kinds
             raise ConfigError(f"cannot load the pretrained encoder from {options.path!r}: {error}") from None
         model.float()
@@ -155,7 +163,7 @@ class PretrainedEncoder(nn.Module):
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if options.lora is not None:
             model = _with_adapters(model, options)
-        return cls(model, options.pooling, pad_id, layers)
+        return cls(model, options.pooling, pad_id, layers, lr=options.lr, layer_decay=options.layer_decay)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = ids != self.pad_id  # (B, T)
@@ -165,9 +173,10 @@ class PretrainedEncoder(nn.Module):
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def learning_rates(self, lr: float, layer_decay: float) -> list[tuple[list[nn.Parameter], float]]:
+    def learning_rates(self) -> list[tuple[list[nn.Parameter], float]]:
         """The trainable parameters grouped by learning rate: the top (anything above the last layer) at `lr`,
-        layer i of L at lr · layer_decay^(L − i), the embeddings at lr · layer_decay^(L + 1)."""
+        layer i of L (from 1) at lr · layer_decay^(L + 1 − i), the embeddings at lr · layer_decay^(L + 1)."""
+        lr, layer_decay = self.lr, self.layer_decay
         (layers,) = self.layers
         count = len(layers)
         depth = {id(parameter): index + 1 for index, layer in enumerate(layers) for parameter in layer.parameters()}
@@ -177,6 +186,32 @@ class PretrainedEncoder(nn.Module):
                 level = depth.get(id(parameter), 0 if "embeddings" in name else count + 1)
                 groups.setdefault(level, []).append(parameter)
         return [(groups[level], lr * layer_decay ** (count + 1 - level)) for level in sorted(groups)]
+
+
+def _load_model(transformers: Any, config: Any, weights: Path | None) -> nn.Module:
+    """The model of `config`, with the weights of the file `weights` (None: as initialised)."""
+    if weights is None:
+        return transformers.AutoModel.from_config(config)
+    # a pytorch_model.bin is read here, with weights_only=True: never a pickle's code
+    state = None if weights.suffix == ".safetensors" else torch.load(weights, weights_only=True, map_location="cpu")
+    return transformers.AutoModel.from_pretrained(
+        weights.parent, config=config, state_dict=state, local_files_only=True
+    )
+
+
+@contextmanager
+def _quiet(transformers: Any) -> Iterator[None]:
+    """transformers without its progress bars and notes (such as the checkpoint's unused head weights)."""
+    logging = transformers.utils.logging
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def hidden_size(config: dict[str, Any]) -> int:
