@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of standard output left early (`deepwright init --schema | head`)
         _silence_stdout()
         return 1
+    except Exception as error:
+        from deepwright.data.io import disk_problem
+
+        problem = disk_problem(error)  # a full disk or the file-size limit, met by a writer of any library
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0
 
 

@@ -22,7 +22,10 @@ def init(args: argparse.Namespace) -> None:
         print(json.dumps(json_schema(args.task or "ecd"), indent=2))
         return
     require(args, "data")
-    from deepwright.data.io import atomic_path, read_table
+    from deepwright.data.io import atomic_path, check_writable, read_table
+
+    if args.output:
+        check_writable(args.output, folder=False)
 
     if args.task == "lm":
         from deepwright.data.corpus import infer_language_model_config
@@ -62,6 +65,12 @@ def train(args: argparse.Namespace) -> None:
         raise ConfigError("--repeat takes the config from the run; leave out --resume and --config")
     if args.allow_other_data and not args.resume:
         raise ConfigError("--allow-other-data goes with --resume")
+    from deepwright.data.io import check_writable
+
+    if not args.resume:
+        check_writable(args.output, folder=True)  # before the work, not after it
+    elif Path(args.resume).is_dir():
+        check_writable(args.resume, folder=True, option="--resume")
     if args.repeat:
         pipeline, result = repeat(args)
     elif args.resume:
@@ -97,9 +106,11 @@ def repeat(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def evaluate(args: argparse.Namespace) -> None:
     from deepwright.api import load
+    from deepwright.data.io import check_writable
     from deepwright.evaluation.report import format_metrics_table, write_json
     from deepwright.evaluation.run_plots import write_run_plots
 
+    check_writable(args.output, folder=True)
     pipeline = load(args.model)
     metrics = {"data": pipeline.evaluate(args.data)}
     output = Path(args.output)
@@ -111,7 +122,10 @@ def evaluate(args: argparse.Namespace) -> None:
 
 def predict(args: argparse.Namespace) -> None:
     from deepwright.api import load
+    from deepwright.data.io import check_writable
 
+    if args.output:
+        check_writable(args.output, folder=False)
     model = load(args.model)
     rows = model.predict_file(args.data, args.output, chunk_rows=args.chunk_rows, progress=not args.quiet)
     if args.output:

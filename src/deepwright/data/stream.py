@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from deepwright.data.io import SUPPORTED_SUFFIXES, Table, read_table
+from deepwright.data.io import SUPPORTED_SUFFIXES, Table, check_unique_names, not_utf8, read_table
 from deepwright.errors import DataError
 
 __all__ = ["Chunk", "read_chunks", "read_delimited_bytes"]
@@ -69,7 +70,7 @@ def read_delimited_bytes(data: bytes, *, columns: list[str], source: str, delimi
     raw = io.BytesIO(data)
     header = _header(raw, delimiter, source)
     raw.seek(0)
-    chunks = list(_delimited_stream(raw, raw, header, source, Path.cwd(), delimiter, columns, 1 << 62, None))
+    chunks = list(_delimited_stream(raw, raw, header, (source, data), Path.cwd(), delimiter, columns, 1 << 62, None))
     if not chunks:
         raise DataError("the file has a header but no data rows", source=source)
     return chunks[0].table
@@ -89,7 +90,7 @@ def _delimited(path: Path, delimiter: str, compression: str | None, columns: lis
             raw.seek(0)
         stream = raw if compression is None else _decompressed(raw, compression)
         yield from _delimited_stream(
-            raw, stream, header, str(path), path.resolve().parent, delimiter, columns, rows, size
+            raw, stream, header, (str(path), path), path.resolve().parent, delimiter, columns, rows, size
         )
 
 
@@ -97,7 +98,7 @@ def _delimited_stream(
     raw: BinaryIO,
     stream: Any,
     header: list[str],
-    source: str,
+    origin: tuple[str, Path | bytes],
     base_dir: Path,
     delimiter: str,
     columns: list[str],
@@ -105,10 +106,11 @@ def _delimited_stream(
     size: int | None,
 ) -> Iterator[Chunk]:
     """Chunks of the delimited text of `stream` (`raw` itself, or its decompression) whose first line is
-    `header`; progress is `raw`'s position over `size`."""
+    `header`; progress is `raw`'s position over `size`. `origin` is the source's name and its file or bytes."""
     import pyarrow as pa
     from pyarrow import csv as arrow_csv
 
+    source = origin[0]
     _require(header, columns, source)
     try:
         reader = arrow_csv.open_csv(
@@ -128,6 +130,8 @@ def _delimited_stream(
             start += batch.num_rows
     except pa.ArrowInvalid as error:
         reason = str(error).strip().splitlines()[0]
+        if "invalid UTF8" in reason:
+            raise not_utf8(origin[1], source) from None
         raise DataError(f"cannot be read as CSV ({reason}); check the file's format", source=source) from None
 
 
@@ -169,18 +173,23 @@ def _whole(table: Table, columns: list[str]) -> Chunk:
 
 
 def _header(stream: Any, delimiter: str, source: str | Path) -> list[str]:
-    """The column names on the first line of delimited text."""
+    """The column names on the first line of delimited text (ended by LF, CRLF or a classic-Mac CR alone)."""
     first = b""
-    while b"\n" not in first:  # read() rather than readline(): compressed streams have only read()
+    while b"\n" not in first and b"\r" not in first:  # read(), not readline(): compressed streams have only read()
         block = stream.read(1 << 16)
         if not block:
             break
         first += block
-    first = first.split(b"\n", 1)[0]
+    first = re.split(b"[\r\n]", first, maxsplit=1)[0]
     if not first.strip():
         raise DataError("the file is empty; it needs a header line and at least one row", source=source)
-    text = first.decode("utf-8-sig", errors="replace")
-    return next(csv.reader([text], delimiter=delimiter))
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise not_utf8(first, str(source)) from None
+    names = next(csv.reader([text], delimiter=delimiter))
+    check_unique_names(names, str(source))
+    return names
 
 
 def _require(names: list[str], columns: list[str], source: str) -> None:

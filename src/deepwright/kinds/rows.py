@@ -54,7 +54,8 @@ class RowModelKind:
         from deepwright.evaluation.plots import preload_plotting
         from deepwright.evaluation.report import write_json
         from deepwright.evaluation.run_plots import write_run_plots
-        from deepwright.training.device import training_device
+        from deepwright.models.checkpointing import use_gradient_checkpointing
+        from deepwright.training.distributed import Distributed
         from deepwright.training.loop import resume_state
         from deepwright.training.threads import training_threads
         from deepwright.training.trainer import check_options, create_state, fit
@@ -74,22 +75,28 @@ class RowModelKind:
         tables = {name: prepared.tensors(features, name, table.source) for name in SPLIT_NAMES}
         torch.manual_seed(options.seed)
         model = features.build_model()
-        torch.set_num_threads(training_threads(model, options.batch_size, options.threads))
-        device = training_device(options.device)
+        use_gradient_checkpointing(model, options.gradient_checkpointing)
+        distributed = Distributed.start(options.device)  # one process unless torchrun started this one
+        distributed.per_rank_batch(options.batch_size, "trainer.batch_size")
+        threads = training_threads(model, options.batch_size // distributed.world_size, options.threads)
+        torch.set_num_threads(threads if options.threads else max(1, threads // distributed.local_world_size))
+        device = distributed.device
         model.to(device)
         tables = {name: to_device(split, device) for name, split in tables.items()}
-        state = create_state(model, options, len(prepared.split.train))
+        state = create_state(model, options, len(prepared.split.train), world_size=distributed.world_size)
 
         def validate(model: Any, split: dict) -> dict[str, float]:
-            return flat_metrics(features, model, split, options.eval_batch_size)
+            return flat_metrics(features, model, split, options.eval_batch_size, distributed)
 
         check_options(state, tables["validation"] or None, options, validate)  # before anything is written
-        if run_dir is None:
+        if run_dir is None and distributed.is_main:  # rank 0 makes the run directory and tells the others
             run_dir = new_run_dir(request.output_dir, safe_name(request.run_name or config.name or table.source))
             request.made.append(run_dir)
             split = {"method": prepared.split.method, **prepared.split.sizes()}
             facts = {"cleaning": prepared.cleaning.to_dict(), "split": split}
             write_run_start(run_dir, config, features.state(), table.source, facts)
+        if request.resume_from is None:
+            run_dir = distributed.broadcast_object(run_dir)
         else:
             resume_state(state, run_dir / "checkpoints" / "last.pt", run_dir / "log.jsonl")
         fit(
@@ -101,10 +108,14 @@ class RowModelKind:
             validate=validate,
             log_path=run_dir / "log.jsonl",
             checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
-            progress=request.progress,
+            progress=request.progress and distributed.is_main,
+            distributed=distributed,
         )
         model.to("cpu")
+        use_gradient_checkpointing(model, False)
         predictor = self.new_predictor(config, features, model)
+        if not distributed.is_main:  # the other ranks trained the same weights; rank 0 measures and writes them
+            return predictor, _rank_result(run_dir, table.source, state, prepared, started)
         metrics = {
             name: _metrics(features, model, tables[name], options.eval_batch_size)
             for name in ("validation", "test")
@@ -133,14 +144,37 @@ class RowModelKind:
         return predictor, result
 
 
-def _metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, Any]:
+def _metrics(features: Any, model: Any, table: dict, batch_size: int, distributed: Any = None) -> dict[str, Any]:
+    """The metrics of `model` on every row of `table`. With `distributed` ranks, each predicts its contiguous share
+    of the rows and every rank measures the gathered logits of all of them: the same figures on every rank."""
     from deepwright.models.ecd import predict_logits
 
-    return features.metrics(predict_logits(model, table, batch_size), table)
+    if distributed is None or not distributed.enabled:
+        return features.metrics(predict_logits(model, table, batch_size), table)
+    start, end = distributed.span(len(next(iter(table.values()))))
+    logits = predict_logits(model, {name: column[start:end] for name, column in table.items()}, batch_size)
+    return features.metrics({name: distributed.all_gather(part) for name, part in logits.items()}, table)
 
 
-def flat_metrics(features: Any, model: Any, table: dict, batch_size: int) -> dict[str, float]:
-    """The metrics of `model` on `table` under the flat names the trainer logs and stops on."""
+def flat_metrics(features: Any, model: Any, table: dict, batch_size: int, distributed: Any = None) -> dict[str, float]:
+    """The metrics of `model` on `table` under the flat names the trainer logs and stops on (over the whole
+    table on every rank of `distributed`)."""
     from deepwright.evaluation.report import flatten_metrics
 
-    return flatten_metrics(_metrics(features, model, table, batch_size))
+    return flatten_metrics(_metrics(features, model, table, batch_size, distributed))
+
+
+def _rank_result(run_dir: Path, source: str, state: Any, prepared: Any, started: float) -> TrainResult:
+    """What a rank other than 0 returns: the run it trained, without the metrics and files that rank 0 writes."""
+    return TrainResult(
+        source=source,
+        run_dir=run_dir,
+        bundle_dir=run_dir / "model",
+        metrics={},
+        history=state.history,
+        cleaning=prepared.cleaning,
+        split_sizes=prepared.split.sizes(),
+        best_epoch=None,
+        stopped_early=state.stopped_early,
+        seconds=time.perf_counter() - started,
+    )
