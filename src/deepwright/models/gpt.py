@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional
 
 from deepwright.config import GPTConfig
+from deepwright.models.checkpointing import run_block
 
 __all__ = ["GPT", "KVCache"]
 
@@ -155,6 +156,7 @@ class GPT(nn.Module):
         if dim % heads:
             raise ValueError(f"dim {dim} must be a multiple of heads {heads}")
         self.block_size = block_size
+        self.gradient_checkpointing = False  # recompute each block in the backward pass (models/checkpointing)
         self.heads = heads
         self.token_embedding = nn.Embedding(vocabulary_size, dim)
         self.position_embedding = nn.Embedding(block_size, dim)
@@ -201,7 +203,7 @@ class GPT(nn.Module):
         positions = torch.arange(start, start + T, device=tokens.device)  # (T,)
         x = self.dropout(self.token_embedding(tokens) + self.position_embedding(positions))  # (B, T, C)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)
+            x = block(x, cache, layer) if cache is not None else run_block(self, block, x)
         if cache is not None:
             cache.length += T
         x = self.final_norm(x[:, -1:] if last_only else x)  # (B, T or 1, C)

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from deepwright.config import RecurrentEncoderConfig, SequenceRnnEncoderConfig
+from deepwright.models.checkpointing import run_block
 from deepwright.models.encoders import EncoderInput
 from deepwright.models.masking import masked_max, masked_mean, step_mask
 from deepwright.registry import ENCODERS
@@ -93,6 +94,7 @@ class Recurrent(nn.Module):
             **options,
         )
         self.cell = cell
+        self.gradient_checkpointing = False  # recompute the recurrence in the backward pass (models/checkpointing)
         self.reduction = reduction
         states_size = hidden_size * (2 if bidirectional else 1)
         self.projection = nn.Linear(states_size, output_size) if output_size is not None else None  # V, c
@@ -142,10 +144,10 @@ class Recurrent(nn.Module):
         (B, H·directions): each direction's state after the last step it read."""
         num_steps = inputs.shape[1]
         if lengths is None or _all_full(lengths, num_steps):
-            outputs, final = self.rnn(inputs)
+            outputs, final = run_block(self, self.rnn, inputs)
         else:
             packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            packed_outputs, final = self.rnn(packed)
+            packed_outputs, final = run_block(self, self.rnn, packed)
             outputs = None
             if need_steps:
                 outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=num_steps)

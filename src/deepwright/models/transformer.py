@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepwright.config import SequenceTransformerEncoderConfig, TransformerEncoderConfig
+from deepwright.models.checkpointing import run_block
 from deepwright.models.encoders import EncoderInput
 from deepwright.models.masking import masked_mean, step_mask
 from deepwright.registry import ENCODERS
@@ -128,6 +129,7 @@ class TransformerEncoder(nn.Module):
             self.register_buffer("positions", sinusoidal_positions(num_positions, dim), persistent=False)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(EncoderBlock(dim, heads, feedforward or 4 * dim, dropout) for _ in range(layers))
+        self.gradient_checkpointing = False  # recompute each block in the backward pass (models/checkpointing)
         self.norm = nn.LayerNorm(dim)
         self.output_size = dim
 
@@ -165,7 +167,7 @@ class TransformerEncoder(nn.Module):
                 mask = torch.cat([mask.new_ones(batch, 1), mask], dim=1)
         x = self.dropout(x + self.positions[: x.shape[1]])
         for block in self.blocks:
-            x = block(x, mask)
+            x = run_block(self, block, x, mask)
         x = self.norm(x)
         if self.cls is not None and not keep_cls:
             return x[:, 1:], None if mask is None else mask[:, 1:]
