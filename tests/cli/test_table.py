@@ -273,23 +273,23 @@ def test_interrupted_training_exits_130_and_resumes_to_the_same_model(
     arguments = ("train", "--config", "config.yaml", "--data", "people.csv", "--quiet")
     assert cli(*arguments, "--output", "whole", cwd=project).returncode == 0
 
-    from deepwright.training import loop
+    from deepwright.training.checkpoint import CheckpointFolder
 
-    original = loop.save_checkpoint
+    original = CheckpointFolder.save
 
-    def save_then_interrupt(path: Path, payload: dict) -> None:
-        original(path, payload)
+    def save_then_interrupt(folder: CheckpointFolder, payload: dict) -> None:
+        original(folder, payload)
         if payload["epoch"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(CheckpointFolder, "save", save_then_interrupt)
     interrupted = cli(*arguments, "--output", "parts", cwd=project)
     assert interrupted.returncode == 130
     assert interrupted.stderr.strip() == "interrupted"
     run_dir = project / "parts" / "people"
     assert len((run_dir / "log.jsonl").read_text().splitlines()) == 1
 
-    monkeypatch.setattr(loop, "save_checkpoint", original)
+    monkeypatch.setattr(CheckpointFolder, "save", original)
     resumed = cli("train", "--resume", run_dir, "--quiet", cwd=project)
     assert resumed.returncode == 0, resumed.stderr
     assert "trained 3 epochs" in resumed.stdout

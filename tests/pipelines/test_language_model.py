@@ -174,21 +174,21 @@ def test_resuming_an_interrupted_run_ends_where_an_uninterrupted_one_does(
     config = lm_config(model={"dropout": 0.1}, trainer={"max_steps": 12, "eval_every": 4})
     full, full_result = fit(config, SHAKESPEARE, tmp_path, run_name="full")
 
-    from deepwright.training import loop
+    from deepwright.training.checkpoint import CheckpointFolder
 
-    original = loop.save_checkpoint
+    original = CheckpointFolder.save
     calls = []
 
-    def save_then_interrupt(path: Path, payload: dict) -> None:
-        original(path, payload)
-        calls.append(path)
+    def save_then_interrupt(folder: CheckpointFolder, payload: dict) -> None:
+        original(folder, payload)
+        calls.append(folder)
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(CheckpointFolder, "save", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         fit(config, SHAKESPEARE, tmp_path, run_name="cut")
-    monkeypatch.setattr(loop, "save_checkpoint", original)
+    monkeypatch.setattr(CheckpointFolder, "save", original)
     resumed, resumed_result = fit(config, SHAKESPEARE, tmp_path, resume_from=tmp_path / "cut")
 
     for name, tensor in full.predictor.model.state_dict().items():

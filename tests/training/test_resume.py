@@ -72,19 +72,19 @@ def test_resume_after_a_real_interruption_with_a_cosine_schedule(
     settings = config(5, schedule={"type": "cosine", "warmup_fraction": 0.2})
     full, _ = fit(settings, data, tmp_path, run_name="full")
 
-    from deepwright.training import loop
+    from deepwright.training.checkpoint import CheckpointFolder
 
-    original = loop.save_checkpoint
+    original = CheckpointFolder.save
 
-    def save_then_interrupt(path: Path, payload: dict) -> None:
-        original(path, payload)
+    def save_then_interrupt(folder: CheckpointFolder, payload: dict) -> None:
+        original(folder, payload)
         if payload["epoch"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(CheckpointFolder, "save", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         fit(settings, data, tmp_path, run_name="interrupted")
-    monkeypatch.setattr(loop, "save_checkpoint", original)
+    monkeypatch.setattr(CheckpointFolder, "save", original)
     resumed, _ = fit(settings, data, tmp_path, resume_from=tmp_path / "interrupted")
     assert_same_weights(full, resumed)
 

@@ -111,7 +111,9 @@ def test_checkpoint_holds_the_whole_state(tmp_path: Path) -> None:
     assert "history" not in checkpoint  # it grows each epoch; the run's log.jsonl holds it
     for name, tensor in state.model.state_dict().items():
         assert torch.equal(checkpoint["model"][name], tensor)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temporary files left
+    # The last two (keep_checkpoints' default) by step, last.pt the newest; no temporary files left.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt", "step-00000004.pt", "step-00000008.pt"]
+    assert (path.parent / "step-00000008.pt").read_bytes() == path.read_bytes()
 
 
 def test_early_stopping_stops_and_restores_the_best_weights() -> None:

@@ -3,8 +3,9 @@
 Each step draws `batch_size` windows of `block_size + 1` tokens at random offsets (the state's seeded generator),
 predicts every next token, and steps AdamW with warm-up and cosine decay and gradient clipping. Every `eval_every`
 steps it estimates the validation loss and perplexity on the same random validation blocks, logs one JSON line,
-and saves a checkpoint. The state is the epoch loop's `TrainState`, and the optimizer step and the end of a round
-are `loop`'s, as in the epoch loop, so a checkpoint resumes exactly; `epoch` counts the estimates made.
+and saves a checkpoint (and every `checkpoint_every` steps between). The state is the epoch loop's `TrainState`,
+and the optimizer step, the checkpoint and the end of a round are `loop`'s, as in the epoch loop, so a checkpoint
+resumes exactly, inside a round too; `epoch` counts the estimates made.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from deepwright.compute import ModelFlops
 from deepwright.config import LanguageModelTrainerConfig, ScheduleConfig
 from deepwright.evaluation.language import perplexity
+from deepwright.training.checkpoint import CheckpointFolder
 from deepwright.training.distributed import Distributed
-from deepwright.training.loop import OptimizerStep, autocast, end_round
+from deepwright.training.loop import OptimizerStep, autocast, end_round, save_state
 from deepwright.training.optim import build_optimizer, build_schedule
 from deepwright.training.progress import print_step_record
 from deepwright.training.state import TrainState
@@ -81,12 +84,14 @@ def train_language_model(
     log_path: Path | None = None,
     checkpoint_path: Path | None = None,
     distributed: Distributed | None = None,
+    flops: ModelFlops | None = None,
 ) -> TrainState:
     """Train `state.model` from `state.step` to `options.max_steps` and return the state (see the module
     docstring). `train_ids` and `validation_ids` are 1-D token tensors on the model's device.
 
     With `distributed` ranks, every rank draws the same global batch of blocks and trains on its share of it
-    (`options.strategy`: DDP or FSDP2); the logged losses are the ranks' mean."""
+    (`options.strategy`: DDP or FSDP2); the logged losses are the ranks' mean. With `flops` (the training FLOPs per
+    token and the machine's peak), each record also holds its `mfu`."""
     model = state.model
     device = next(model.parameters()).device
     distributed = distributed or Distributed()
@@ -105,8 +110,10 @@ def train_language_model(
     accumulation = options.gradient_accumulation
     optimizer_step = OptimizerStep(state, accumulation=accumulation, gradient_clip=options.gradient_clip)
     report = functools.partial(print_step_record, max_steps=options.max_steps) if progress else None
-    running_loss = torch.zeros((), device=device)
-    steps, seconds, cpu_seconds = 0, 0.0, 0.0
+    checkpoints = CheckpointFolder(checkpoint_path, options.keep_checkpoints) if checkpoint_path else None
+    every = options.checkpoint_every
+    cpu_seconds = 0.0  # this process's, in the round (after a resume, in the part since)
+    state.start_round(device)  # or continue the round a checkpoint stopped in
     while state.step < options.max_steps:
         started, cpu_started = time.perf_counter(), time.process_time()
         model.train()
@@ -116,23 +123,29 @@ def train_language_model(
             with mixed_precision:
                 loss = _next_token_loss(forward, batch)
             optimizer_step.backward(loss, step=micro_batch == accumulation - 1)
-            running_loss += loss.detach()
-        steps += 1
-        seconds += time.perf_counter() - started
+            state.round_loss += loss.detach()
+        state.round_batches += accumulation
+        state.round_rows += accumulation * options.batch_size
+        state.round_seconds += time.perf_counter() - started
         cpu_seconds += time.process_time() - cpu_started
         if state.step % options.eval_every and state.step != options.max_steps:
+            if every is not None and state.step % every == 0:
+                save_state(state, checkpoints)  # (an estimate's step saves its own)
             continue
         state.epoch += 1
-        running_loss = distributed.all_reduce_sum(running_loss) / distributed.world_size
+        running_loss = distributed.all_reduce_sum(state.round_loss) / distributed.world_size
+        steps, seconds = state.round_batches // accumulation, state.round_seconds
         record = {
             "step": state.step,
             "epoch": state.epoch,
-            "train_loss": float(running_loss) / (steps * accumulation),
+            "train_loss": float(running_loss) / state.round_batches,
             "lr": state.optimizer.param_groups[0]["lr"],
             "seconds": round(seconds, 4),
             "cpu_seconds": round(cpu_seconds, 4),  # all threads; beside `seconds`, what a busy machine took away
             "tokens_per_second": round(steps * tokens_per_step / max(seconds, 1e-9), 1),
         }
+        if flops is not None:  # model-FLOPs utilisation of every rank's device together
+            record["mfu"] = flops.utilisation(record["tokens_per_second"] / distributed.world_size)
         if validation_windows is not None:
             validation_loss = estimate_loss(
                 forward,
@@ -144,9 +157,9 @@ def train_language_model(
                 distributed=distributed,
             )
             record.update({"val_loss": validation_loss, "val_perplexity": perplexity(validation_loss)})
-        end_round(state, record, report=report, log_path=log_path, checkpoint_path=checkpoint_path)
-        running_loss.zero_()
-        steps, seconds, cpu_seconds = 0, 0.0, 0.0
+        end_round(state, record, report=report, log_path=log_path, checkpoints=checkpoints)
+        state.start_round(device)
+        cpu_seconds = 0.0
     return state
 
 

@@ -1,7 +1,8 @@
 """What the epoch loop (`trainer.fit`) and the step loop (`lm.train_language_model`) share: the forward pass's
-precision, the optimizer step, and the end of a round (an epoch, or the steps between two estimates), which records
-it in the history, on the progress display, in log.jsonl and in the checkpoint; `resume_state` reads the last two
-back.
+precision, the optimizer step, the checkpoint (`save_state`, at the end of a round or every
+`trainer.checkpoint_every` steps inside one) and the end of a round (an epoch, or the steps between two
+estimates), which records it in the history, on the progress display, in log.jsonl and in the checkpoint;
+`resume_state` reads the last two back.
 
 Whatever changes how a step is taken or a round is saved (several devices, exact resume) changes it here, once.
 """
@@ -10,16 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from deepwright.training.checkpoint import load_checkpoint, save_checkpoint
+from deepwright.errors import DeepwrightWarning
+from deepwright.training.checkpoint import CheckpointFolder, write_atomically
+from deepwright.training.rng import world
 from deepwright.training.state import TrainState
 
-__all__ = ["OptimizerStep", "autocast", "end_round", "resume_state"]
+__all__ = ["OptimizerStep", "autocast", "end_round", "read_log", "resume_state", "save_state"]
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -57,31 +62,70 @@ class OptimizerStep:
         state.step += 1
 
 
+def save_state(state: TrainState, checkpoints: CheckpointFolder | None) -> None:
+    """Save `state` as the newest checkpoint in `checkpoints` (when given), written by rank 0 alone; in a
+    distributed run every rank must call it (the checkpoint gathers every rank's generators)."""
+    if checkpoints is None:
+        return
+    payload = state.checkpoint()
+    if world()[0] == 0:
+        checkpoints.save(payload)
+
+
 def end_round(
     state: TrainState,
     record: dict[str, float],
     *,
     report: Callable[[dict[str, float]], None] | None,
     log_path: Path | None,
-    checkpoint_path: Path | None,
+    checkpoints: CheckpointFolder | None,
 ) -> None:
-    """Close a round with its `record`: add it to `state.history`, show it with `report`, append it to the log at
-    `log_path` as one JSON line, and save `state`'s checkpoint at `checkpoint_path` (each when given)."""
+    """Close a round with its `record`: add it to `state.history`, mark the round done, and on rank 0 show it
+    with `report` and append it to the log at `log_path` as one JSON line (flushed to disk before the checkpoint
+    that follows, so no checkpoint is ever newer than the log); then save the checkpoint (`save_state`)."""
     state.history.append(record)
-    if report is not None:
-        report(record)
-    if log_path is not None:
-        with open(log_path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-    if checkpoint_path is not None:
-        save_checkpoint(checkpoint_path, state.checkpoint())
+    state.end_round()
+    if world()[0] == 0:
+        if report is not None:
+            report(record)
+        if log_path is not None:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+    save_state(state, checkpoints)
 
 
 def resume_state(state: TrainState, checkpoint_path: Path, log_path: Path) -> None:
-    """Continue `state` from the checkpoint that `end_round` saved at `checkpoint_path` and the records it logged at
-    `log_path`. Records logged after that checkpoint are dropped from the history and from the log: their rounds
-    run again. A missing or unreadable checkpoint is a `DataError`; a missing log holds no records."""
-    checkpoint = load_checkpoint(checkpoint_path)
+    """Continue `state` from the newest readable checkpoint of the folder whose `last.pt` is `checkpoint_path`
+    (see `CheckpointFolder.load`) and the records logged at `log_path`. Records logged after that checkpoint (and
+    a last line torn by a kill) are dropped from the history and from the log: their rounds run again. A missing
+    or unreadable checkpoint is a `DataError`; a missing log holds no records. Resuming with another number of
+    processes than the checkpoint's is a `DeepwrightWarning`: the run continues, in another data order."""
+    checkpoint = CheckpointFolder(checkpoint_path).load()
+    saved, now = checkpoint.get("world_size", 1), world()[1]
+    if saved != now:
+        warnings.warn(
+            DeepwrightWarning(
+                f"the checkpoint at step {checkpoint['step']} was taken with {saved} process(es), and the run "
+                f"resumes with {now}: it continues from there, but each process now reads other rows, so the "
+                "data order (and the result) differs from an uninterrupted run's"
+            ),
+            stacklevel=2,
+        )
+    state.restore(checkpoint, read_log(log_path))
+    if world()[0] == 0:
+        text = "".join(json.dumps(record) + "\n" for record in state.history)
+        write_atomically(log_path, lambda file: file.write(text.encode("utf-8")))
+
+
+def read_log(log_path: Path) -> list[dict[str, float]]:
+    """The records of a run's log.jsonl, up to a last line that a kill left torn (none without a log)."""
+    records = []
     lines = log_path.read_text(encoding="utf-8").splitlines() if log_path.is_file() else []
-    state.restore(checkpoint, [json.loads(line) for line in lines if line.strip()])
-    log_path.write_text("".join(json.dumps(record) + "\n" for record in state.history), encoding="utf-8")
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records

@@ -1,6 +1,9 @@
 """`TrainState`: everything a training run needs to continue where it stopped, and exactly what is checkpointed.
 
-Both loops (`trainer.fit` over epochs, `lm.train_language_model` over steps) train one.
+Both loops (`trainer.fit` over epochs, `lm.train_language_model` over steps) train one. A *round* is what ends
+in one log line: an epoch of the epoch loop, the steps between two estimates of the step loop. A checkpoint can be
+taken inside a round, at an optimizer step (so no gradients are half accumulated); the `round_*` fields then say
+how far the round got, and the loop continues it from there, as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -11,7 +14,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepwright.training.rng import gather_rng_states, restore_rng_states, world
+
 __all__ = ["TrainState"]
+
+_SCALARS = (
+    "epoch",
+    "step",
+    "best_score",
+    "best_epoch",
+    "stale_epochs",
+    "best_weights",
+    "stopped_early",
+    "round_batches",
+    "round_rows",
+    "round_seconds",
+    "round_start_generator",
+)
 
 
 @dataclass
@@ -22,7 +41,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     schedule: Any  # a per-step LambdaLR, a per-epoch ReduceLROnPlateau, or None for a constant rate
     generator: torch.Generator
-    epoch: int = 0  # epochs completed
+    epoch: int = 0  # epochs completed (the step loop: estimates made)
     step: int = 0  # optimizer steps taken
     best_score: float | None = None
     best_epoch: int = 0
@@ -30,41 +49,62 @@ class TrainState:
     best_weights: dict[str, torch.Tensor] | None = None
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
+    round_batches: int = 0  # batches done in the round in progress (0: it has not started)
+    round_rows: int = 0  # rows (the step loop: blocks) those batches held
+    round_loss: torch.Tensor = field(default_factory=lambda: torch.zeros(()))  # their summed loss
+    round_seconds: float = 0.0  # time spent on them before the last resume
+    round_start_generator: torch.Tensor | None = None  # the epoch loop's shuffling generator as the epoch began
+
+    def start_round(self, device: torch.device) -> None:
+        """Begin a round at its first batch, its loss summed on `device`; a round in progress (`round_batches >
+        0`, as a checkpoint taken inside it left it) goes on from where it was, its loss moved to `device`."""
+        if self.round_batches == 0:
+            self.round_rows, self.round_seconds = 0, 0.0
+            self.round_loss = torch.zeros((), device=device)
+        else:
+            self.round_loss = self.round_loss.to(device)
+
+    def start_epoch_order(self) -> None:
+        """Before the epoch loop draws an epoch's shuffling order from `generator`: at the epoch's first batch,
+        keep the generator's state; inside the epoch (resumed), set the generator back to it, so that the same
+        order is drawn again."""
+        if self.round_batches == 0:
+            self.round_start_generator = self.generator.get_state()
+        elif self.round_start_generator is not None:
+            self.generator.set_state(self.round_start_generator)
+
+    def end_round(self) -> None:
+        """Mark the round done: the next `start_round` begins a new one."""
+        self.round_batches = 0
 
     def checkpoint(self) -> dict[str, Any]:
-        """The state as plain data for `save_checkpoint`. The history is left out (it grows each epoch, and the
-        run's log.jsonl holds it); `restore` takes it back from there."""
+        """The state as plain data for `save_checkpoint`, with every generator's state (`rng`, one entry per
+        rank) and the number of processes (`world_size`). In a distributed run every rank must call it (it
+        gathers their generators). The history is left out (it grows each round, and the run's log.jsonl holds
+        it); `restore` takes it back from there."""
+        payload = {name: getattr(self, name) for name in _SCALARS}
         return {
+            **payload,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "stale_epochs": self.stale_epochs,
-            "best_weights": self.best_weights,
-            "stopped_early": self.stopped_early,
+            "round_loss": self.round_loss.detach().cpu(),
+            "rng": gather_rng_states(),
+            "torch_rng": torch.get_rng_state(),  # this rank's alone, as checkpoints before `rng` held it
+            "world_size": world()[1],
         }
 
     def restore(self, checkpoint: dict[str, Any], history: list[dict[str, float]]) -> None:
-        """Continue from what `checkpoint` returned, with the epochs logged before it (`history`)."""
+        """Continue from what `checkpoint` returned, with the rounds logged before it (`history`)."""
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.schedule is not None:
             self.schedule.load_state_dict(checkpoint["schedule"])
         self.generator.set_state(checkpoint["generator"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        for name in (
-            "epoch",
-            "step",
-            "best_score",
-            "best_epoch",
-            "stale_epochs",
-            "best_weights",
-            "stopped_early",
-        ):
-            setattr(self, name, checkpoint[name])
+        fresh = TrainState(self.model, self.optimizer, self.schedule, self.generator)
+        for name in _SCALARS:  # a checkpoint from before the round fields was taken at a round's end
+            setattr(self, name, checkpoint.get(name, getattr(fresh, name)))
+        self.round_loss = checkpoint.get("round_loss", fresh.round_loss)
+        restore_rng_states(checkpoint.get("rng") or [{"torch": checkpoint["torch_rng"]}])
         self.history = [record for record in history if record["step"] <= self.step]
