@@ -21,8 +21,8 @@ from deepwright.config import TrainerConfig
 from deepwright.data.batches import TensorTable, batch_bounds, iterate_batches, num_rows
 from deepwright.errors import ConfigError
 from deepwright.evaluation.metrics import lower_is_better
-from deepwright.training.distributed import Distributed
 from deepwright.training.checkpoint import CheckpointFolder
+from deepwright.training.distributed import Distributed
 from deepwright.training.loop import OptimizerStep, autocast, end_round, save_state
 from deepwright.training.optim import build_optimizer, build_schedule
 from deepwright.training.progress import EpochProgress
@@ -96,6 +96,7 @@ def fit(
             model.train()
             started = time.perf_counter()
             state.start_round(device)  # or continue the epoch a checkpoint stopped in, from its next batch
+            state.start_epoch_order()
             reporter.start_epoch(state.epoch + 1)
             batches = iterate_batches(
                 train,
