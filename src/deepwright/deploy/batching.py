@@ -9,6 +9,12 @@ that the server keeps reading requests meanwhile. A batch whose rows hold a bad 
 row, so each request gets its own answer or its own error. Every row's prediction is the one it gets alone, up to
 float rounding: a matrix product over 16 rows may round its last bit differently from one over a single row.
 
+The queue is bounded: a request is admitted (`admitted`) only while fewer than `max_queued_requests` requests and
+`max_queued_rows` rows wait or run; past that it is refused with `Overloaded` (429, with a Retry-After estimated
+from the rows per second served so far), and once the queue stops, with `Overloaded` (503). A request of many
+rows is predicted in chunks (`chunk_size`), each a call of its own at the back of the queue, so that single rows
+arriving meanwhile are answered between two chunks rather than after the whole request.
+
 >>> queue = InferenceQueue(predictor.predict, max_batch=64, max_wait_ms=1.0)   # doctest: +SKIP
 >>> await queue.start(); await queue.predict_row({"age": 52, "city": "Lyon"})   # doctest: +SKIP
 """
@@ -16,14 +22,17 @@ float rounding: a matrix product over 16 rows may round its last bit differently
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from deepwright.errors import DeepwrightError
 
-__all__ = ["InferenceQueue"]
+__all__ = ["InferenceQueue", "Overloaded"]
 
 
 @dataclass
@@ -35,19 +44,49 @@ class _Call:
 
 
 _STOP = object()
+_CHUNK_BYTES = 1 << 20  # request bytes per chunk of a many-row request (rows of long texts make smaller chunks)
+
+
+class Overloaded(Exception):
+    """A request the queue cannot take now: `status` 429 (too much queued) or 503 (stopping), and the seconds
+    after which to try again."""
+
+    def __init__(self, message: str, *, status: int, retry_after: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class InferenceQueue:
     """Runs model calls on one worker thread, merging single rows that wait together (see the module docstring)."""
 
-    def __init__(self, predict: Callable[[list[dict]], list[dict]], *, max_batch: int = 64, max_wait_ms: float = 1.0):
-        if max_batch < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch must be at least 1 and max_wait_ms at least 0")
+    def __init__(
+        self,
+        predict: Callable[[list[dict]], list[dict]],
+        *,
+        max_batch: int = 64,
+        max_wait_ms: float = 1.0,
+        max_queued_requests: int = 1_000,
+        max_queued_rows: int = 100_000,
+        chunk_rows: int = 256,
+    ):
+        bounds = (max_batch, max_queued_requests, max_queued_rows, chunk_rows)
+        if min(bounds) < 1 or not 0 <= max_wait_ms < math.inf:
+            raise ValueError("max_batch, the queue's bounds and chunk_rows must be at least 1, max_wait_ms finite >= 0")
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
+        self.max_queued_requests = max_queued_requests
+        self.max_queued_rows = max_queued_rows
+        self.chunk_rows = chunk_rows
         self.model_calls = 0
         self.rows = 0
+        self.queued_requests = 0  # admitted and not yet answered
+        self.queued_rows = 0
+        self.refused = 0
+        self._served_rows = 0  # rows predicted by calls of their own, and the seconds those took: the throughput
+        self._busy_s = 0.0
+        self._stopping = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepwright-model")
         self._pending: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
@@ -59,11 +98,51 @@ class InferenceQueue:
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the worker and its thread."""
+        self._stopping = True
         if self._worker is not None:
             self._pending.put_nowait((_STOP, None))
             await self._worker
             self._worker = None
         self._executor.shutdown(wait=True)
+
+    @contextlib.contextmanager
+    def admitted(self, rows: int) -> Iterator[None]:
+        """Hold a place in the queue for a request of `rows` rows while it is served, or raise `Overloaded` when
+        the queue is full (429) or stopping (503)."""
+        if self._stopping:
+            raise Overloaded("the server is stopping; try again shortly", status=503, retry_after=5)
+        if self.queued_requests >= self.max_queued_requests or self.queued_rows + rows > self.max_queued_rows:
+            self.refused += 1
+            raise Overloaded(
+                f"the server is busy ({self.queued_requests:,} requests, {self.queued_rows:,} rows queued; at most "
+                f"{self.max_queued_requests:,} and {self.max_queued_rows:,}); try again later",
+                status=429,
+                retry_after=self._retry_after(),
+            )
+        self.queued_requests += 1
+        self.queued_rows += rows
+        try:
+            yield
+        finally:
+            self.queued_requests -= 1
+            self.queued_rows -= rows
+
+    def chunk_size(self, rows: int, body_bytes: int) -> int:
+        """Rows per model call for a request of `rows` rows sent in `body_bytes` bytes: at most `chunk_rows`,
+        fewer when its rows are large.
+
+        >>> InferenceQueue(print, chunk_rows=256).chunk_size(10_000, 40 << 20)   # 4 kB a row
+        256
+        >>> InferenceQueue(print, chunk_rows=256).chunk_size(100, 50 << 20)      # 0.5 MB a row
+        2
+        """
+        per_row = body_bytes / max(rows, 1)
+        return max(1, min(self.chunk_rows, int(_CHUNK_BYTES // max(per_row, 1))))
+
+    def _retry_after(self) -> int:
+        """Seconds until the queued rows are likely served, from the throughput so far (1 to 60)."""
+        rate = self._served_rows / self._busy_s if self._busy_s > 0 else 1_000.0
+        return int(min(60, max(1, math.ceil(self.queued_rows / max(rate, 1.0)))))
 
     async def predict_row(self, row: dict) -> dict:
         """The prediction of one row, made together with the other single rows waiting at the same time."""
@@ -76,6 +155,8 @@ class InferenceQueue:
     async def _submit(self, item: Any) -> Any:
         if self._pending is None:
             raise RuntimeError("the inference queue is not started")
+        if self._stopping and self._worker is None:
+            raise Overloaded("the server is stopping; try again shortly", status=503, retry_after=5)
         future = asyncio.get_running_loop().create_future()
         self._pending.put_nowait((item, future))
         return await future
@@ -85,6 +166,7 @@ class InferenceQueue:
         while True:
             first = await self._pending.get()
             if first[0] is _STOP:
+                await self._drain(loop)  # what was queued behind the stop mark
                 return
             if isinstance(first[0], _Call):
                 await self._run_call(loop, *first)
@@ -117,6 +199,7 @@ class InferenceQueue:
 
     async def _run_call(self, loop: asyncio.AbstractEventLoop, call: _Call, future: asyncio.Future) -> None:
         self.model_calls += 1
+        started = time.perf_counter()
         try:
             result = await loop.run_in_executor(self._executor, call.function, *call.args)
         except BaseException as error:  # the caller's request gets the error, whatever it is
@@ -124,6 +207,8 @@ class InferenceQueue:
             if not isinstance(error, Exception):
                 raise
         else:
+            self._busy_s += time.perf_counter() - started
+            self._served_rows += len(call.args[0]) if call.args and hasattr(call.args[0], "__len__") else 1
             _settle(future, result=result)
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[dict, asyncio.Future]]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from deepwright.config import GenerationConfig, LanguageModelConfig, load_config
+from deepwright.config import GenerationConfig, LanguageModelConfig
 from deepwright.deploy.bundle import Bundle, read_bundle
 from deepwright.deploy.served import LoadedModel
 from deepwright.errors import BundleError, ConfigError, DataError
@@ -57,15 +57,21 @@ class TextGenerator(LoadedModel):
     def from_bundle(cls, path: str | Path) -> TextGenerator:
         """Load and verify a language-model bundle written by `deepwright train` or `Pipeline.save`."""
         bundle = read_bundle(path, model_type="lm")
-        config = load_config(bundle.config)
+        config = bundle.load_config()
         try:
             tokenizer = tokenizer_from_json(bundle.preprocessing["tokenizer"])
             vocabulary_size = int(bundle.preprocessing["vocabulary_size"])
         except Exception as error:  # a missing key, or JSON that `tokenizers` rejects (it raises plain Exception)
             raise BundleError(f"{bundle.path / 'preprocessing.json'}: no usable tokenizer ({error})") from None
-        model = GPT.from_options(config.model, vocabulary_size)
+        model = bundle.build_model(lambda: GPT.from_options(config.model, vocabulary_size))
         bundle.load_weights(model)
         return cls(config, tokenizer, model, bundle.metrics, bundle=bundle)
+
+    @property
+    def banned_ids(self) -> tuple[int, ...]:
+        """Token ids never generated: padding and "unknown" of a tokenizer learned here; none for a checkpoint's
+        tokenizer (`init_from`), whose ids 0 and 1 are ordinary tokens."""
+        return () if self.config.tokenizer.type == "pretrained" else (PAD_ID, UNKNOWN_ID)
 
     def preprocessing_state(self) -> dict[str, Any]:
         """What the bundle's preprocessing.json holds: the tokenizer as JSON and its vocabulary size."""
@@ -183,7 +189,7 @@ class Generation:
             self.notes.append(f"the prompt is empty; starting from {EMPTY_PROMPT!r}")
             prompt = EMPTY_PROMPT
         ids = encode_corpus(tokenizer, prompt, self._generator.config.tokenizer.type).tolist()
-        unknown = ids.count(UNKNOWN_ID)
+        unknown = ids.count(UNKNOWN_ID) if UNKNOWN_ID in self._generator.banned_ids else 0
         if unknown:
             self.notes.append(f"{unknown} prompt characters are not in the model's vocabulary (read as unknown)")
         block_size = self._generator.model.block_size
@@ -207,7 +213,7 @@ class Generation:
             top_k=options.top_k or None,
             top_p=options.top_p,
             generator=self._random,
-            banned=(PAD_ID, UNKNOWN_ID),  # padding never occurs in a corpus; "unknown" has no text to write
+            banned=self._generator.banned_ids,  # padding never occurs in a corpus; "unknown" has no text to write
         )
         stops = [stop for stop in options.stop if stop]
         pending: list[int] = []  # tokens not yet turned into text (an incomplete character)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepwright.deploy.bundle import record_file
 from deepwright.deploy.runtimes import OnnxRuntime, TorchRuntime, take_rows
 from deepwright.errors import BundleError, DeployError
 from deepwright.models.ecd import ECD
@@ -130,6 +131,7 @@ def export_onnx(predictor: Exportable, path: str | Path | None = None, *, rows: 
         written = Path(path)
         with atomic_path(written) as temporary:
             temporary.write_bytes(data)
+        record_file(written)  # written into a bundle: its manifest now lists it, so a changed graph is refused
     rows_compared = len(next(iter(compared.values())))
     return OnnxExport(data, written, difference, rows_compared, list(flat.input_names), list(flat.output_names))
 
@@ -142,11 +144,17 @@ def weights_digest(predictor: Exportable) -> str | None:
 
 
 def onnx_runtime(predictor: Exportable, path: str | Path | None = None) -> OnnxRuntime:
-    """The ONNX runtime for `predictor`: the graph at `path`, else its bundle's `model.onnx`, else one exported
-    now (in memory). A graph exported from other weights is refused with a `BundleError`."""
+    """The ONNX runtime for `predictor`: the graph at `path`, else its bundle's `model.onnx` (which its manifest
+    must list: `read_bundle` verified it), else one exported now (in memory). A graph exported from other weights,
+    or a `model.onnx` its bundle's manifest does not list, is refused with a `BundleError`."""
     bundle = predictor.bundle
     if path is None and bundle is not None and (bundle.path / "model.onnx").is_file():
         path = bundle.path / "model.onnx"
+        if "model.onnx" not in bundle.manifest["files"]:  # listed files were verified when the bundle was read
+            raise BundleError(
+                f"{path}: not in the bundle's manifest, so it cannot be verified; "
+                "export it again with 'deepwright export --format onnx'"
+            )
     batch_size = predictor.config.trainer.eval_batch_size
     if path is None:
         return OnnxRuntime(export_onnx(predictor).model, batch_size=batch_size)

@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepwright.deploy.bundle import record_file
+
 __all__ = ["Quantized", "quantize_int8"]
 
 
@@ -54,4 +56,5 @@ def quantize_int8(source: str | Path, target: str | Path) -> Quantized:
             onnx.save(quantized, str(temporary))
     finally:
         logger.setLevel(level)
+    record_file(target)  # beside a bundle's weights: its manifest lists it
     return Quantized(target, source.stat().st_size, target.stat().st_size)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import Self
 
-from deepwright.config import load_config
 from deepwright.deploy.bundle import Bundle, read_bundle
+from deepwright.errors import BundleError, DeepwrightError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -127,10 +127,18 @@ class FeatureModel(LoadedModel):
         """The model of the bundle at `path` (of `model_type`): its config, its features (`features_class` of the
         config) with their fitted state, and the model they build with the saved weights."""
         bundle = read_bundle(path, model_type=model_type)
-        config = load_config(bundle.config)
+        config = bundle.load_config()
         features = features_class(config)
-        features.load_state(bundle.preprocessing)
-        model = features.build_model()
+        where = bundle.path / "preprocessing.json"
+        try:
+            features.load_state(bundle.preprocessing)
+        except DeepwrightError as error:
+            raise BundleError(f"{where}: does not fit config.json ({error}); save the bundle again") from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:  # JSON of another shape
+            raise BundleError(
+                f"{where}: does not match config.json ({type(error).__name__}: {error}); save the bundle again"
+            ) from None
+        model = bundle.build_model(features.build_model)
         bundle.load_weights(model)
         return cls(config, features, model, bundle.metrics, bundle=bundle)
 

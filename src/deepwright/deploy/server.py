@@ -27,12 +27,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from deepwright.deploy.middleware import AccessLog, BearerToken, BodyLimit
+from deepwright.deploy.openapi import customise_openapi
 from deepwright.deploy.routes import (
     add_error_handlers,
     add_generate_route,
     add_page_routes,
     add_predict_route,
-    customise_openapi,
 )
 from deepwright.deploy.served import ServedModel
 from deepwright.deploy.service import ServerSettings, Service

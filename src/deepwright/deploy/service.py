@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import platform
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from deepwright.deploy.batching import InferenceQueue
 from deepwright.deploy.schema import Problem, example_row, input_fields, output_fields, request_adapter
 from deepwright.deploy.served import RowModel, ServedModel, TextModel
-from deepwright.errors import DataError, DeepwrightError, DeployError
+from deepwright.errors import ConfigError, DataError, DeepwrightError, DeployError
 from deepwright.version import __version__
 
 if TYPE_CHECKING:
@@ -48,6 +50,34 @@ class ServerSettings:
     graceful_timeout_s: float = 10.0  # on shutdown, how long in-flight requests may take to finish
     max_prompt_chars: int = 10_000
     max_new_tokens: int = 2_000
+    max_text_chars: int = 100_000  # characters in one string field of a row (files sent inline excepted)
+    max_queued_requests: int = 1_000  # requests admitted at once (waiting or running); more get a 429
+    max_queued_rows: int = 100_000  # rows admitted at once; more get a 429
+    chunk_rows: int = 256  # rows per model call of a many-row request (single rows are answered between chunks)
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work (`ConfigError`), before anything listens."""
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is not a port number; choose --port between 1 and 65535")
+        counts = {
+            "max_rows": self.max_rows,
+            "max_body_bytes": self.max_body_bytes,
+            "max_batch": self.max_batch,
+            "max_prompt_chars": self.max_prompt_chars,
+            "max_new_tokens": self.max_new_tokens,
+            "max_text_chars": self.max_text_chars,
+            "max_queued_requests": self.max_queued_requests,
+            "max_queued_rows": self.max_queued_rows,
+            "chunk_rows": self.chunk_rows,
+        }
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"server setting {name} must be a whole number of at least 1, not {value!r}")
+        for name, value in {"batch_wait_ms": self.batch_wait_ms, "graceful_timeout_s": self.graceful_timeout_s}.items():
+            if not 0 <= value < math.inf:  # also False for NaN
+                raise ConfigError(f"server setting {name} must be a finite number of at least 0, not {value!r}")
+        if self.max_queued_rows < self.max_rows:
+            raise ConfigError(f"max_queued_rows ({self.max_queued_rows:,}) must hold max_rows ({self.max_rows:,})")
 
 
 class Service:
@@ -69,7 +99,14 @@ class Service:
         self.started = time.time()
         self.fields = input_fields(self.predictor.features) if self.predictor is not None else []
         self.adapter = request_adapter(self.fields, settings.max_rows) if self.predictor is not None else None
-        self.queue = InferenceQueue(model.predict, max_batch=settings.max_batch, max_wait_ms=settings.batch_wait_ms)
+        self.queue = InferenceQueue(
+            model.predict,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.batch_wait_ms,
+            max_queued_requests=settings.max_queued_requests,
+            max_queued_rows=settings.max_queued_rows,
+            chunk_rows=settings.chunk_rows,
+        )
         self.plots = _plots(bundle)
         self.metadata = self._metadata(self._warm_up())
 
@@ -128,6 +165,12 @@ class Service:
                 "max_body_bytes": settings.max_body_bytes,
                 "max_batch": settings.max_batch,
                 "batch_wait_ms": settings.batch_wait_ms,
+                "max_text_chars": settings.max_text_chars,
+                "max_queued_requests": settings.max_queued_requests,
+                "max_queued_rows": settings.max_queued_rows,
+                "chunk_rows": settings.chunk_rows,
+                "max_prompt_chars": settings.max_prompt_chars,
+                "max_new_tokens": settings.max_new_tokens,
             },
             "can_predict": model.can_predict,
             "can_generate": model.can_generate,
@@ -145,12 +188,14 @@ def bundle_name(path: str | Path) -> str:
     return folder.parent.name if folder.name == "model" and folder.parent.name else folder.name
 
 
-def _plots(bundle: Bundle | None) -> dict[str, Path]:
-    """The bundle's plots by file name (only files its manifest lists, so no other path can be asked for)."""
+def _plots(bundle: Bundle | None) -> dict[str, bytes]:
+    """The bundle's plots by file name, read once now: only the files its manifest lists directly under plots/
+    (which `read_bundle` verified lie inside the bundle), so no other file can be asked for, even if the folder
+    changes later."""
     if bundle is None:
         return {}
-    names = [name for name in bundle.manifest.get("files", {}) if name.startswith("plots/") and name.endswith(".png")]
-    return {Path(name).name: bundle.path / name for name in names}
+    names = [name for name in bundle.manifest.get("files", {}) if re.fullmatch(r"plots/[^/\\]+\.png", name)]
+    return {name.removeprefix("plots/"): (bundle.path / name).read_bytes() for name in names}
 
 
 def _versions(runtime: str) -> dict[str, str]:
