@@ -42,7 +42,8 @@ class LanguageModelKind:
         from deepwright.evaluation.run_plots import write_run_plots
         from deepwright.features.tokenization import encode_corpus, tokenizer_from_json, train_tokenizer
         from deepwright.models.gpt import GPT
-        from deepwright.training.device import training_device
+        from deepwright.models.checkpointing import use_gradient_checkpointing
+        from deepwright.training.distributed import Distributed
         from deepwright.training.lm import create_language_model_state, train_language_model
         from deepwright.training.loop import resume_state
         from deepwright.training.threads import training_threads
@@ -64,19 +65,26 @@ class LanguageModelKind:
 
         torch.manual_seed(options.seed)
         model = GPT.from_options(config.model, tokenizer.get_vocab_size())
-        tokens_per_batch = options.batch_size * config.model.block_size
-        torch.set_num_threads(training_threads(model, tokens_per_batch, options.threads))
-        device = training_device(options.device)
+        use_gradient_checkpointing(model, options.gradient_checkpointing)
+        distributed = Distributed.start(options.device)  # one process unless torchrun started this one
+        _check_strategy(options, distributed)
+        blocks_per_rank = distributed.per_rank_batch(options.batch_size, "trainer.batch_size")
+        tokens_per_batch = blocks_per_rank * config.model.block_size
+        threads = training_threads(model, tokens_per_batch, options.threads)
+        torch.set_num_threads(threads if options.threads else max(1, threads // distributed.local_world_size))
+        device = distributed.device
         model.to(device)
         state = create_language_model_state(model, options)
         preprocessing = {"tokenizer": tokenizer.to_str(), "vocabulary_size": tokenizer.get_vocab_size()}
         sizes = {"train": len(train_ids), "validation": 0 if validation_ids is None else len(validation_ids), "test": 0}
-        if run_dir is None:
+        if run_dir is None and distributed.is_main:  # rank 0 makes the run directory and tells the others
             name = request.run_name or config.name or Path(corpus.source).stem
             run_dir = new_run_dir(request.output_dir, safe_name(name))
             request.made.append(run_dir)
             facts = {"corpus": corpus.summary(), "split": {"method": "characters", "unit": "tokens", **sizes}}
             write_run_start(run_dir, config, preprocessing, corpus.source, facts)
+        if request.resume_from is None:
+            run_dir = distributed.broadcast_object(run_dir)
         else:
             resume_state(state, run_dir / "checkpoints" / "last.pt", run_dir / "log.jsonl")
         train_language_model(
@@ -87,9 +95,12 @@ class LanguageModelKind:
             block_size=config.model.block_size,
             log_path=run_dir / "log.jsonl",
             checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
-            progress=request.progress,
+            progress=request.progress and distributed.is_main,
+            distributed=distributed,
         )
-        model.to("cpu")
+        model = _trained_model(model, distributed, config, tokenizer.get_vocab_size())
+        if not distributed.is_main:  # the other ranks trained the same model; rank 0 measures and writes it
+            return TextGenerator(config, tokenizer, model, {}), _rank_result(run_dir, corpus, state, sizes, started)
         metrics = _final_metrics(model, validation_ids, config.model.block_size)
         generator = TextGenerator(config, tokenizer, model, metrics)
         plots = write_run_plots(run_dir, state.history, {}, x="step")
@@ -162,6 +173,48 @@ def _check_sizes(corpus: Corpus, config: LanguageModelConfig, train_tokens: int,
             "a loss needs two. Raise corpus.validation_fraction, give more text, or set it to 0",
             source=corpus.source,
         )
+
+
+def _check_strategy(options: Any, distributed: Any) -> None:
+    """A `ConfigError` for what an FSDP run cannot do yet: write checkpoints of its sharded state."""
+    if options.strategy == "fsdp" and distributed.enabled and options.checkpoint:
+        raise ConfigError(
+            "trainer.strategy fsdp shards the weights and optimizer state across the processes, and deepwright "
+            "does not write checkpoints of sharded state yet; set trainer.checkpoint: false (the run then cannot "
+            "be resumed), or use trainer.strategy: ddp"
+        )
+
+
+def _trained_model(model: Any, distributed: Any, config: LanguageModelConfig, vocabulary_size: int) -> Any:
+    """The trained GPT on the CPU, without gradient checkpointing; under FSDP a new GPT that holds the weights
+    gathered from every rank's shards (on rank 0; every rank must call this)."""
+    from deepwright.models.checkpointing import use_gradient_checkpointing
+    from deepwright.models.gpt import GPT
+
+    if config.trainer.strategy == "fsdp" and distributed.enabled:
+        weights = distributed.full_state_dict(model)
+        model = GPT.from_options(config.model, vocabulary_size)
+        if distributed.is_main:
+            model.load_state_dict(weights)
+    model.to("cpu")
+    use_gradient_checkpointing(model, False)
+    return model
+
+
+def _rank_result(run_dir: Path, corpus: Corpus, state: Any, sizes: dict[str, int], started: float) -> TrainResult:
+    """What a rank other than 0 returns: the run it trained, without the metrics and files that rank 0 writes."""
+    return TrainResult(
+        source=corpus.source,
+        run_dir=run_dir,
+        bundle_dir=run_dir / "model",
+        metrics={},
+        history=state.history,
+        cleaning=CleaningReport(rows_in=corpus.documents, rows_out=corpus.documents - corpus.empty_documents),
+        split_sizes=sizes,
+        best_epoch=None,
+        stopped_early=False,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _final_metrics(model: Any, validation_ids: Any, block_size: int) -> dict[str, Any]:
