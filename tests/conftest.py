@@ -74,3 +74,14 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         return Outcome(status, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def gpt2_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random GPT-2 checkpoint folder (config.json, model.safetensors, tokenizer.json; see tests/gpt2.py),
+    made once per session. Tests must not change it; copy it first."""
+    pytest.importorskip("transformers")
+    from tests.gpt2 import write_gpt2_checkpoint
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return write_gpt2_checkpoint(tmp_path_factory.mktemp("gpt2"))

@@ -78,6 +78,7 @@ class Pipeline:
                 for path in reversed(request.made):
                     shutil.rmtree(path, ignore_errors=True)
             raise
+        self.config = self._predictor.config  # as the fit completed it (a language model's init_from sizes)
         return result
 
     # -- using a fitted model ----------------------------------------------------------------------------
