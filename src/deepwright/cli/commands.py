@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["datasets", "evaluate", "export", "generate", "init", "predict", "quickstart", "serve", "train"]
+__all__ = ["datasets", "evaluate", "export", "generate", "init", "plan", "predict", "quickstart", "serve", "train"]
 
 
 def init(args: argparse.Namespace) -> None:
@@ -102,6 +102,16 @@ def repeat(args: argparse.Namespace) -> tuple[Any, Any]:
     with config_file(plan.config_source):
         result = pipeline.fit(plan.data, output_dir=args.output, run_name=name, progress=not args.quiet)
     return pipeline, result
+
+
+def plan(args: argparse.Namespace) -> None:
+    import json
+
+    from deepwright.plan import format_plan, make_plan
+
+    require(args, "config", "data")
+    made = make_plan(args.config, args.data, nproc=args.nproc, reprobe=args.reprobe)
+    print(json.dumps(made.to_dict(), indent=1) if args.json else format_plan(made))
 
 
 def evaluate(args: argparse.Namespace) -> None:

@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(handler=commands.train)
 
+    plan = subcommands.add_parser(
+        "plan", help="before training: parameters, FLOPs, memory, steps and the time a run will take here"
+    )
+    plan.add_argument("--config", help="config file (YAML or JSON)")
+    plan.add_argument("--data", help="the data the run would train on")
+    plan.add_argument("--nproc", type=positive_int, default=1, help="processes sharing each batch (default: 1)")
+    plan.add_argument("--reprobe", action="store_true", help="measure this machine again (default: its cached probe)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(handler=commands.plan)
+
     evaluate = subcommands.add_parser("evaluate", help="metrics of a saved model on a data file")
     evaluate.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
     evaluate.add_argument("--data", required=True, help="data file holding the output columns")

@@ -36,11 +36,14 @@ class ModelFlops:
         return {f"flops_per_{self.unit}": round(self.per_item), "peak_flops_per_second": round(self.peak)}
 
 
-def training_flops(workload: Workload, precision: str = "fp32") -> ModelFlops:
+def training_flops(workload: Workload, precision: str = "fp32") -> ModelFlops | None:
     """The training FLOPs per item of `workload` (counted on one step of a copy of its model) and the probe's
-    matmul peak at `precision` on the model's device and the current thread count (cached; measured once)."""
+    matmul peak at `precision` on the model's device and the current thread count (cached; measured once); None
+    for a workload without items."""
     import torch
 
+    if workload.items == 0:
+        return None
     device = next(workload.model.parameters()).device
     cost = measure_step(Workload(workload.model, workload.batch, workload.loss, workload.items, workload.unit))
     probe = machine_probe(device if device.type == "cuda" else torch.device("cpu"))

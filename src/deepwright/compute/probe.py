@@ -24,6 +24,7 @@ __all__ = ["MachineProbe", "machine_probe", "probe_cache_path", "probe_key"]
 MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}  # square fp32 matrices: big enough to run near the peak
 COPY_BYTES = {"cpu": 64 * 2**20, "cuda": 1024 * 2**20}
 SECONDS_PER_FIGURE = 0.3
+VERSION = 1  # of what is measured and how: a cache entry of another version is measured again
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,10 @@ def probe_cache_path() -> Path:
 def probe_key(device: torch.device | str = "cpu") -> str:
     """What the probe's figures depend on: the CPU model and thread count (or the GPU's name), and torch's version."""
     device = torch.device(device)
+    versions = f"torch {torch.__version__} | probe {VERSION}"
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} | torch {torch.__version__}"
-    return f"{_cpu_model()} | {torch.get_num_threads()} threads | torch {torch.__version__}"
+        return f"{torch.cuda.get_device_name(device)} | {versions}"
+    return f"{_cpu_model()} | {torch.get_num_threads()} threads | {versions}"
 
 
 def machine_probe(

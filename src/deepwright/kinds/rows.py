@@ -46,11 +46,54 @@ class RowModelKind:
         """{output name → feature type}."""
         return {feature.name: feature.type for feature in config.output_features}
 
+    def workload(self, config: Any, data: Any, cache_dir: Path) -> Any:
+        """What `fit` would train on `data`, built as `fit` builds it but not trained (for `deepwright plan`): a
+        `Workload` of the model, a first batch of training rows, the loss, the optimizer, the steps, and the rows
+        and split."""
+        import functools
+        import math
+
+        import torch
+
+        from deepwright.compute import Workload
+        from deepwright.data.batches import batch_bounds, num_rows
+        from deepwright.training.optim import build_optimizer
+
+        options = config.trainer
+        table = read_table(data)
+        prepared = self.prepare(config, table)
+        features = self.features(config, cache_dir)
+        columns, row_numbers = prepared.columns(features, "train")
+        features.fit(columns, row_numbers=row_numbers, source=table.source)
+        train = prepared.tensors(features, "train", table.source)
+        torch.manual_seed(options.seed)
+        batch = {name: column[: options.batch_size] for name, column in train.items()}
+        steps = math.ceil(
+            len(batch_bounds(len(prepared.split.train), options.batch_size)) / options.gradient_accumulation
+        )
+        return Workload(
+            model=features.build_model(),
+            batch=batch,
+            loss=features.loss,
+            items=num_rows(batch),
+            batch_items=options.batch_size,
+            optimizer=functools.partial(build_optimizer, options=options.optimizer),
+            accumulation=options.gradient_accumulation,
+            steps_per_epoch=max(1, steps),
+            total_steps=max(1, steps) * options.epochs,
+            data={
+                "source": table.source,
+                "rows": prepared.cleaning.to_dict() | {"summary": prepared.cleaning.summary()},
+                "split": prepared.split.sizes(),
+            },
+        )
+
     def fit(self, config: Any, data: Any, request: FitRequest) -> tuple[Any, TrainResult]:
         """Train on `data` by epochs and write the run directory (see the module docstring)."""
         import torch
 
-        from deepwright.data.batches import to_device
+        from deepwright.compute import Workload, training_flops
+        from deepwright.data.batches import num_rows, to_device
         from deepwright.evaluation.plots import preload_plotting
         from deepwright.evaluation.report import write_json
         from deepwright.evaluation.run_plots import write_run_plots
@@ -83,6 +126,8 @@ class RowModelKind:
         device = distributed.device
         model.to(device)
         tables = {name: to_device(split, device) for name, split in tables.items()}
+        first = {name: column[: options.batch_size] for name, column in tables["train"].items()}
+        flops = training_flops(Workload(model, first, features.loss, num_rows(first)), options.precision)  # for MFU
         state = create_state(model, options, len(prepared.split.train), world_size=distributed.world_size)
 
         def validate(model: Any, split: dict) -> dict[str, float]:
@@ -93,7 +138,7 @@ class RowModelKind:
             run_dir = new_run_dir(request.output_dir, safe_name(request.run_name or config.name or table.source))
             request.made.append(run_dir)
             split = {"method": prepared.split.method, **prepared.split.sizes()}
-            facts = {"cleaning": prepared.cleaning.to_dict(), "split": split}
+            facts = {"cleaning": prepared.cleaning.to_dict(), "split": split, "compute": flops.facts() if flops else {}}
             write_run_start(run_dir, config, features.state(), table.source, facts)
         if request.resume_from is None:
             run_dir = distributed.broadcast_object(run_dir)
@@ -109,6 +154,7 @@ class RowModelKind:
             log_path=run_dir / "log.jsonl",
             checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
             progress=request.progress and distributed.is_main,
+            flops=flops,
             distributed=distributed,
         )
         model.to("cpu")

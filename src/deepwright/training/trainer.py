@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from deepwright.compute import ModelFlops
 from deepwright.config import TrainerConfig
 from deepwright.data.batches import TensorTable, batch_bounds, iterate_batches, num_rows
 from deepwright.errors import ConfigError
@@ -64,6 +65,7 @@ def fit(
     checkpoint_path: Path | None = None,
     progress: bool = True,
     distributed: Distributed | None = None,
+    flops: ModelFlops | None = None,
 ) -> TrainState:
     """Train `state.model` from `state.epoch` to `options.epochs` (or until early stopping); return the state.
 
@@ -74,7 +76,8 @@ def fit(
 
     With `distributed` ranks, `options.batch_size` is the global batch: this rank trains on its shard of each one
     through `DistributedDataParallel`, each shard's loss weighted by its share of the batch (so that the averaged
-    gradient is the whole batch's), and the logged training loss is summed over the ranks.
+    gradient is the whole batch's), and the logged training loss is summed over the ranks. With `flops` (the
+    model's training FLOPs per sample and the machine's peak), each epoch's record also holds its `mfu`.
     """
     check_options(state, validation, options, validate)
     stopping = options.early_stopping
@@ -134,6 +137,8 @@ def fit(
                 "seconds": round(seconds, 4),
                 "samples_per_second": round(seen / seconds, 1),
             }
+            if flops is not None:  # model-FLOPs utilisation of every rank's device together
+                record["mfu"] = flops.utilisation(seen / seconds / distributed.world_size)
             if validation:
                 record.update({f"val_{name}": value for name, value in validate(model, validation).items()})
             if plateau:
