@@ -20,14 +20,14 @@ RENAMES_REPORTED = "renames_reported"
 
 
 class Strict(BaseModel):
-    """Base of every schema: unknown keys are errors, assignments are validated.
+    """Base of every schema: unknown keys are errors, assignments are validated, no number is inf or NaN.
 
     `renamed_keys` maps the old spelling of a renamed key to the new one. For one release the old spelling is
     still read, with a `DeepwrightWarning`; giving both spellings is an error. The JSON Schema shows only the new
     names.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
     renamed_keys: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="before")

@@ -22,9 +22,10 @@ from deepwright.features.base import Feature, Role, ValueProblem, check_is_fitte
 from deepwright.models.blocks import ScalarHead
 from deepwright.registry import FEATURES, METRICS
 
-__all__ = ["NumberFeature", "to_float"]
+__all__ = ["NumberFeature", "mean_and_spread", "to_float"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
 def to_float(values: np.ndarray) -> np.ndarray:
@@ -76,29 +77,31 @@ class NumberFeature(Feature):
             raise ValueProblem(None, "every training value is missing; fill the column or leave it out")
         self.fill_ = self._fill_value(present)
         if self.role == "output":
-            self.center_, self.scale_ = float(present.mean()), _nonzero(float(present.std()))
+            self.center_, self.scale_ = mean_and_spread(present)
             return
         scaled = self._shape(present)
         if self.options.normalization == "minmax":
-            self.center_, self.scale_ = float(scaled.min()), _nonzero(float(scaled.max() - scaled.min()))
+            low, high = float(scaled.min()), float(scaled.max())
+            spread = min((high / 2 - low / 2) * 2, _FLOAT64_MAX)  # -1e308..1e308 is wider than float64 holds
+            self.center_, self.scale_ = low, _nonzero(spread, max(abs(low), abs(high)))
         elif self.options.normalization == "none":
             self.center_, self.scale_ = 0.0, 1.0
         else:
-            self.center_, self.scale_ = float(scaled.mean()), _nonzero(float(scaled.std()))
+            self.center_, self.scale_ = mean_and_spread(scaled)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "center_")
         numbers = self._checked_numbers(values)
         if self.role == "output":
-            return _float32((numbers - self.center_) / self.scale_, numbers)
+            return _float32(_standardized(numbers, self.center_, self.scale_), numbers)
         missing = np.isnan(numbers)
         if not self.options.missing.indicator and not missing.any():  # the common case, kept short
-            return _float32((self._shape(numbers) - self.center_) / self.scale_, numbers)[:, None]
+            return _float32(_standardized(self._shape(numbers), self.center_, self.scale_), numbers)[:, None]
         if missing.any():
             if self.options.missing.strategy == "error":
                 raise ValueProblem(int(np.flatnonzero(missing)[0]), "value is missing and missing.strategy is 'error'")
             numbers = np.where(missing, self.fill_, numbers)
-        scaled = _float32((self._shape(numbers) - self.center_) / self.scale_, numbers)
+        scaled = _float32(_standardized(self._shape(numbers), self.center_, self.scale_), numbers)
         if self.options.missing.indicator:
             return np.stack([scaled, missing.astype(np.float32)], axis=1)
         return scaled[:, None]
@@ -124,7 +127,7 @@ class NumberFeature(Feature):
             block[logged] = np.sign(block[logged]) * np.log1p(np.abs(block[logged]))
         centers = np.array([feature.center_ for feature in plain])[:, None]
         scales = np.array([feature.scale_ for feature in plain])[:, None]
-        scaled = (block - centers) / scales
+        scaled = _standardized(block, centers, scales)
         if (np.abs(scaled) > _FLOAT32_MAX).any():
             return {}  # too large for float32: the per-column transform says which value
         scaled = scaled.astype(np.float32)
@@ -183,7 +186,7 @@ class NumberFeature(Feature):
             return float(uniques[np.argmax(counts)])
         if strategy == "constant":
             return float(self.options.missing.fill_value)
-        return float(present.mean())  # mean; also the predict-time fill for drop_row and error
+        return mean_and_spread(present)[0]  # mean; also the predict-time fill for drop_row and error
 
     def _shape(self, numbers: np.ndarray) -> np.ndarray:
         """The log option's symmetric log1p, which keeps the sign of negative values."""
@@ -206,6 +209,35 @@ def _float32(scaled: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     return scaled.astype(np.float32)
 
 
-def _nonzero(scale: float) -> float:
-    """A spread of zero (a constant column) would divide by zero; use 1 instead."""
-    return scale if scale > 1e-12 else 1.0
+def mean_and_spread(values: np.ndarray) -> tuple[float, float]:
+    """The mean and standard deviation of finite `values`, computed without overflow (the values are divided by
+    their largest magnitude first, so 1e308 and -1e308 give finite statistics); a spread that is negligible
+    beside the values' magnitude (a constant column) is 1.
+
+    >>> mean_and_spread(np.array([1e308, -1e308]))
+    (0.0, 1e+308)
+    >>> mean_and_spread(np.array([1e-308, 3e-308]))
+    (2e-308, 1.0000000000000004e-308)
+    """
+    magnitude = float(np.abs(values).max())
+    if magnitude == 0.0:
+        return 0.0, 1.0
+    if 1e-150 < magnitude < 1e150:  # squares neither overflow nor underflow: numpy's own sums, to the last bit
+        return float(values.mean()), _nonzero(float(values.std()), magnitude)
+    unit = values / magnitude
+    return float(unit.mean()) * magnitude, _nonzero(float(unit.std()) * magnitude, magnitude)
+
+
+def _nonzero(scale: float, magnitude: float) -> float:
+    """A spread of zero, or one lost in rounding beside the values' `magnitude` (a constant column), would
+    divide by zero or magnify noise; use 1 instead."""
+    return scale if scale > 1e-12 * magnitude and scale > 0.0 and np.isfinite(scale) else 1.0
+
+
+def _standardized(values: np.ndarray, center: Any, scale: Any) -> np.ndarray:
+    """(values - center) / scale, without the overflow of the difference when both are near the float64 limit."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = (values - center) / scale
+        if np.isinf(result).any():
+            result = np.where(np.isinf(result), values / scale - center / scale, result)
+    return result

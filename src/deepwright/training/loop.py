@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -19,12 +20,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deepwright.errors import DeepwrightWarning
+from deepwright.errors import ConfigError, DeepwrightWarning
 from deepwright.training.checkpoint import CheckpointFolder, write_atomically
 from deepwright.training.rng import world
 from deepwright.training.state import TrainState
 
-__all__ = ["OptimizerStep", "autocast", "end_round", "read_log", "resume_state", "save_state"]
+__all__ = ["OptimizerStep", "autocast", "check_finite", "end_round", "read_log", "resume_state", "save_state"]
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -82,7 +83,9 @@ def end_round(
 ) -> None:
     """Close a round with its `record`: add it to `state.history`, mark the round done, and on rank 0 show it
     with `report` and append it to the log at `log_path` as one JSON line (flushed to disk before the checkpoint
-    that follows, so no checkpoint is ever newer than the log); then save the checkpoint (`save_state`)."""
+    that follows, so no checkpoint is ever newer than the log); then save the checkpoint (`save_state`). A round
+    whose loss or weights are not finite stops the run first (`check_finite`): nothing of it is saved."""
+    check_finite(state, record)
     state.history.append(record)
     state.end_round()
     if world()[0] == 0:
@@ -94,6 +97,22 @@ def end_round(
                 log.flush()
                 os.fsync(log.fileno())
     save_state(state, checkpoints)
+
+
+def check_finite(state: TrainState, record: dict[str, float]) -> None:
+    """A `ConfigError` naming the round and its steps when a loss in `record` or a weight of the model is inf or
+    NaN: training diverged, and every later step and the saved model would be NaN too."""
+    bad = {key: value for key, value in record.items() if key.endswith("loss") and not math.isfinite(value)}
+    weights = [parameter.detach().isfinite().all() for parameter in state.model.parameters()]
+    if not bad and (not weights or bool(torch.stack(weights).all())):
+        return
+    what = ", ".join(f"{key} is {value}" for key, value in list(bad.items())[:2]) or "the weights hold inf or NaN"
+    first = state.history[-1]["step"] + 1 if state.history else 1
+    raise ConfigError(
+        f"training diverged in epoch {record.get('epoch')} (steps {first}-{state.step}): {what}. Likely causes: a "
+        f"learning rate too large (lr {record.get('lr')}), inputs with huge values, or fp16/bf16 overflow; lower "
+        "trainer.optimizer.lr, set trainer.gradient_clip or use fp32. Nothing of this round was saved"
+    )
 
 
 def resume_state(state: TrainState, checkpoint_path: Path, log_path: Path) -> None:
