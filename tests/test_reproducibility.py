@@ -59,7 +59,7 @@ def assert_environment(record: dict[str, Any]) -> None:
     assert record["versions"]["deepwright"] == dp.__version__
     assert record["python"] == record["versions"]["python"]
     assert record["distributed"] == {"world_size": 1, "backend": None}
-    assert record["machine"].keys() == {"platform", "architecture", "cpu", "cores", "gpu"}
+    assert record["machine"].keys() == {"platform", "architecture", "cpu", "cores", "gpu", "gpu_count"}
     assert record["machine"]["cpu"] and record["machine"]["cores"] >= 1
 
 

@@ -50,8 +50,8 @@ GIT_TIMEOUT_SECONDS = 5.0
 
 def environment(*, gpu: bool = True) -> dict[str, Any]:
     """Where this process runs: {"versions": {library: version, "python"}, "distributed": {"world_size",
-    "backend"}, "machine": {"platform", "architecture", "cpu", "cores", "gpu"}} (`gpu=False` leaves torch
-    unasked: "gpu" is None)."""
+    "backend"}, "machine": {"platform", "architecture", "cpu", "cores", "gpu", "gpu_count"}} (`gpu=False` leaves
+    torch unasked: no GPU)."""
     return {"versions": versions(), "distributed": distributed(), "machine": machine(gpu=gpu)}
 
 
@@ -81,13 +81,15 @@ def distributed() -> dict[str, Any]:
 
 
 def machine(*, gpu: bool = True) -> dict[str, Any]:
-    """The operating system, the CPU model and core count, and the first CUDA device's name (None without one)."""
+    """The operating system, the CPU model and core count, the CUDA device's name (None without one) and the
+    number of CUDA devices."""
     return {
         "platform": platform.platform(),
         "architecture": platform.machine(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "gpu": _gpu_name() if gpu else None,
+        "gpu_count": _gpu_count() if gpu else 0,
     }
 
 
@@ -146,11 +148,29 @@ def _cpu_model() -> str:
 
 
 def _gpu_name() -> str | None:
+    """The CUDA device's name: from torch when this process has started CUDA, else from the NVIDIA driver's
+    /proc files (so that a CPU run on a GPU machine does not start CUDA only to read a name)."""
     import torch
 
     if not torch.cuda.is_available():
         return None
+    if torch.cuda.is_initialized():
+        return torch.cuda.get_device_name(torch.cuda.current_device())
+    for information in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in information.read_text(encoding="utf-8", errors="replace").splitlines():
+                key, _, value = line.partition(":")
+                if key.strip() == "Model" and value.strip():
+                    return value.strip()
+        except OSError:
+            continue
     return torch.cuda.get_device_name(0)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _git(folder: Path, *args: str) -> str | None:
