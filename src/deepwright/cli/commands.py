@@ -57,6 +57,41 @@ def init(args: argparse.Namespace) -> None:
 
 
 def train(args: argparse.Namespace) -> None:
+    """`deepwright train`: in this process, or with `--nproc` in that many processes started by torchrun (each of
+    them running this command again, without the launcher's options)."""
+    from deepwright.training.launch import LAUNCH_OPTIONS
+
+    given = [name for name in LAUNCH_OPTIONS[1:] if getattr(args, name) is not None]
+    if given and not args.nproc:
+        from deepwright.errors import ConfigError
+
+        raise ConfigError(f"--{given[0].replace('_', '-')} goes with --nproc (the processes to start on this machine)")
+    if args.nproc:
+        from deepwright.training.launch import Launch, launch
+
+        launch(Launch(**{name: getattr(args, name) for name in LAUNCH_OPTIONS}), worker_arguments(args))
+        return
+    from deepwright.training.distributed import worker
+
+    with worker():
+        _train(args)
+
+
+def worker_arguments(args: argparse.Namespace) -> list[str]:
+    """The `train` command line of a worker: every option given, less the launcher's. Each option is written back
+    from its destination (`--allow-other-data` from `allow_other_data`; a flag when it is True)."""
+    from deepwright.training.launch import LAUNCH_OPTIONS
+
+    arguments = []
+    for name, value in vars(args).items():
+        if name in LAUNCH_OPTIONS or callable(value) or value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        arguments += [flag] if value is True else [flag, str(value)]
+    return arguments
+
+
+def _train(args: argparse.Namespace) -> None:
     from deepwright.api import Pipeline
     from deepwright.errors import ConfigError
     from deepwright.runs import check_resume_data, config_file
@@ -83,7 +118,10 @@ def train(args: argparse.Namespace) -> None:
         pipeline = Pipeline.from_config(args.config)
         with config_file(args.config):
             result = pipeline.fit(args.data, output_dir=args.output, run_name=args.name, progress=not args.quiet)
-    print_result(pipeline, result)
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        print_result(pipeline, result)
 
 
 def repeat(args: argparse.Namespace) -> tuple[Any, Any]:

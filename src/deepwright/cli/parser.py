@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a new run from this run's config and data, first saying what differs from its run.json",
     )
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    # Every train option is passed on to the workers of --nproc from its destination (commands.worker_arguments):
+    # name a new one --<dest with dashes>, with a value or action="store_true".
+    launch = train.add_argument_group("several processes (torchrun; the config's batch_size stays the global batch)")
+    launch.add_argument(
+        "--nproc", type=positive_int, help="train in this many processes on this machine (gloo on CPU, a GPU each)"
+    )
+    launch.add_argument("--nnodes", help="with --nproc: machines in the run (torchrun's --nnodes: 2, or 1:4)")
+    launch.add_argument("--node-rank", type=int, help="with --nproc: this machine's number, from 0")
+    launch.add_argument("--rdzv-backend", help="with --nproc: how the machines meet (c10d)")
+    launch.add_argument("--rdzv-endpoint", help="with --nproc: host:port where the machines meet")
+    launch.add_argument("--master-addr", help="with --nproc: the first machine's address (static rendezvous)")
+    launch.add_argument("--master-port", type=int, help="with --nproc: its port (static rendezvous)")
     train.set_defaults(handler=commands.train)
 
     plan = subcommands.add_parser(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,12 @@ from deepwright.data.batches import batch_bounds
 from deepwright.errors import ConfigError, DeepwrightError
 from deepwright.training.device import training_device
 
-__all__ = ["ERROR_DIR_ENV", "TIMEOUT_ENV", "Distributed", "record_errors"]
+__all__ = ["ERROR_DIR_ENV", "TIMEOUT_ENV", "Distributed", "worker"]
 
 TIMEOUT_ENV = "DEEPWRIGHT_DISTRIBUTED_TIMEOUT"
 ERROR_DIR_ENV = "DEEPWRIGHT_ERROR_DIR"  # set by the launcher: where a worker leaves its DeepwrightError's message
 DEFAULT_TIMEOUT_SECONDS = 120.0
+EXIT_USER_ERROR = 2  # the command line's status for a DeepwrightError
 
 
 @dataclass
@@ -51,7 +53,6 @@ class Distributed:
     local_world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     backend: str | None = None  # "gloo" or "nccl"; None for one process
-    owns_group: bool = False  # whether `start` made the process group (then `shutdown` destroys it)
 
     @classmethod
     def start(cls, device_choice: str = "auto") -> Distributed:
@@ -70,8 +71,7 @@ class Distributed:
         elif device.type != "cpu":
             raise ConfigError(f"trainer.device {device.type!r} cannot train in several processes; use cuda or cpu")
         backend = "nccl" if device.type == "cuda" else "gloo"
-        owns_group = not dist.is_initialized()
-        if owns_group:
+        if not dist.is_initialized():  # `worker` leaves it at the end
             dist.init_process_group(backend, timeout=datetime.timedelta(seconds=_timeout_seconds()))
         return cls(
             rank=dist.get_rank(),
@@ -80,7 +80,6 @@ class Distributed:
             local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
             device=device,
             backend=backend,
-            owns_group=owns_group,
         )
 
     @property
@@ -210,26 +209,25 @@ class Distributed:
             return {name: tensor.cpu() for name, tensor in model.state_dict().items()}
         return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
-    def shutdown(self) -> None:
-        """Leave the process group (when `start` joined it)."""
-        if self.owns_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-            self.owns_group = False
-
 
 @contextlib.contextmanager
-def record_errors() -> Iterator[None]:
-    """Leave a `DeepwrightError`'s message where the launcher reads it (`$DEEPWRIGHT_ERROR_DIR/rank-<RANK>.txt`,
-    when the launcher set it), then let it go on: the launcher prints the failing rank's own message."""
+def worker() -> Iterator[None]:
+    """The life of one `deepwright train` process, alone or as a rank under torchrun: at the end it leaves the
+    process group it joined (if any); under `deepwright train --nproc` a `DeepwrightError` is left for the
+    launcher to print (`$DEEPWRIGHT_ERROR_DIR/rank-<RANK>.txt`) and the process ends with status 2 silently, so
+    that the run prints the failing rank's message once."""
     try:
         yield
     except DeepwrightError as error:
         folder = os.environ.get(ERROR_DIR_ENV)
-        if folder and "RANK" in os.environ:
-            Path(folder, f"rank-{os.environ['RANK']}.txt").write_text(str(error), encoding="utf-8")
-        raise
+        if not folder or "RANK" not in os.environ:
+            raise
+        Path(folder, f"rank-{os.environ['RANK']}.txt").write_text(str(error), encoding="utf-8")
+        raise SystemExit(EXIT_USER_ERROR) from None
+    finally:
+        distributed = sys.modules.get("torch.distributed")  # never imported: no group to leave
+        if distributed is not None and distributed.is_available() and distributed.is_initialized():
+            distributed.destroy_process_group()
 
 
 def _timeout_seconds() -> float:
