@@ -235,14 +235,15 @@ def test_repeat_says_what_differs_and_trains_a_new_run(cli: CLI, project: Path) 
     assert (new_run / "config.yaml").read_text() == (run_dir / "config.yaml").read_text()
 
 
+@pytest.mark.parametrize("command", ["--repeat", "--resume"])
 @pytest.mark.parametrize("damage", ["missing", "garbled", "no data"])
-def test_repeat_of_a_run_without_a_readable_record(cli: CLI, project: Path, damage: str) -> None:
+def test_a_run_without_a_readable_record(cli: CLI, project: Path, damage: str, command: str) -> None:
     run_dir = project / "runs" / "people"
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text("{}", encoding="utf-8")
     if damage != "missing":
         (run_dir / "run.json").write_text("{not json" if damage == "garbled" else "[]", encoding="utf-8")
-    message = assert_user_error(cli("train", "--repeat", run_dir, cwd=project), max_lines=1)
+    message = assert_user_error(cli("train", command, run_dir, cwd=project), max_lines=1)
     expected = {"missing": "not found", "garbled": "cannot be read as JSON", "no data": "holds no 'data' entry"}
     assert "run.json" in message and expected[damage] in message
     assert not (project / "runs" / "people-repeat").exists()

@@ -157,7 +157,7 @@ def check_resume_data(run_dir: Path, data: str | None, *, allow_other_data: bool
     """The data to resume the run at `run_dir` on: `data`, or the run's own when None. Either must hash as the
     run recorded; otherwise a `DataError` naming both (with `allow_other_data`, a `DeepwrightWarning`). A run
     whose record holds no digest (an older deepwright, an in-memory table) is not checked."""
-    record = read_run_json(run_dir, "run.json")
+    record = _run_record(Path(run_dir))
     recorded = record.get("inputs")
     chosen = data or record["data"]
     current = fingerprint(chosen)
@@ -191,10 +191,8 @@ def plan_repeat(run_dir: Path, data: str | None = None) -> RepeatPlan:
     from its record: the config file, the data's digest, a library or Python version, the world size, the
     machine, the git commit. A run directory without a readable run.json or config.yaml is a `DataError`."""
     run_dir = Path(run_dir)
-    record = read_run_json(run_dir, "run.json")
+    record = _run_record(run_dir)
     config = run_dir / "config.yaml"
-    if not isinstance(record, dict) or not isinstance(record.get("data"), str):
-        raise DataError("holds no 'data' entry; the run directory is damaged", source=str(run_dir / "run.json"))
     if not config.is_file():
         raise DataError(f"not found; {run_dir} is not a complete run directory", source=str(config))
     chosen = data or record["data"]
@@ -209,6 +207,14 @@ def plan_repeat(run_dir: Path, data: str | None = None) -> RepeatPlan:
     folder = source.parent if source.parent.is_dir() else run_dir
     lines += environment_differences(record, {**environment(), "git": git_record(folder)})
     return RepeatPlan(run_dir, config, chosen, source if source.is_file() else config, lines)
+
+
+def _run_record(run_dir: Path) -> dict[str, Any]:
+    """The run's run.json, which must name its data."""
+    record = read_run_json(run_dir, "run.json")
+    if not isinstance(record, dict) or not isinstance(record.get("data"), str):
+        raise DataError("holds no 'data' entry; the run directory is damaged", source=str(run_dir / "run.json"))
+    return record
 
 
 def _data_differences(record: dict[str, Any], data: str) -> list[str]:
