@@ -85,3 +85,21 @@ def gpt2_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return write_gpt2_checkpoint(tmp_path_factory.mktemp("gpt2"))
+
+
+@pytest.fixture(scope="session")
+def bert_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """kind (bert, distilbert, roberta) → a tiny random checkpoint folder of that kind (see tests/pretrained.py),
+    made once per session on first use. Tests must not change one; copy it first."""
+    pytest.importorskip("transformers")
+    from tests.pretrained import write_checkpoint
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    made: dict[str, Path] = {}
+
+    def checkpoint(kind: str = "bert") -> Path:
+        if kind not in made:
+            made[kind] = write_checkpoint(tmp_path_factory.mktemp(kind), kind)
+        return made[kind]
+
+    return checkpoint

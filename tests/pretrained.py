@@ -45,16 +45,17 @@ def write_checkpoint(folder: Path, kind: str = "bert", *, seed: int = 0) -> Path
     import torch
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()
     folder.mkdir(parents=True, exist_ok=True)
     size = write_tokenizer(folder, kind)
     torch.manual_seed(seed)
     if kind == "distilbert":
         config = transformers.DistilBertConfig(
-            vocab_size=size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64
+            vocab_size=size, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=512
         )
     else:
         settings = {"vocab_size": size, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
-        settings |= {"intermediate_size": 64, "max_position_embeddings": 66}
+        settings |= {"intermediate_size": 64, "max_position_embeddings": 514 if kind == "roberta" else 512}
         if kind == "roberta":
             config = transformers.RobertaConfig(**settings, pad_token_id=1, bos_token_id=0, eos_token_id=2)
         else:

@@ -159,8 +159,9 @@ class PretrainedEncoder(nn.Module):
         model.float()
         layers = _layer_list(model)
         _freeze(model, layers, options.trainable)
-        if options.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if options.gradient_checkpointing:  # activation_checkpointing_enable: its name from transformers 5 on
+            enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+            enable({"use_reentrant": False})  # the first argument of both: torch.utils.checkpoint's options
         if options.lora is not None:
             model = _with_adapters(model, options)
         return cls(model, options.pooling, pad_id, layers, lr=options.lr, layer_decay=options.layer_decay)
@@ -192,11 +193,11 @@ def _load_model(transformers: Any, config: Any, weights: Path | None) -> nn.Modu
     """The model of `config`, with the weights of the file `weights` (None: as initialised)."""
     if weights is None:
         return transformers.AutoModel.from_config(config)
-    # a pytorch_model.bin is read here, with weights_only=True: never a pickle's code
-    state = None if weights.suffix == ".safetensors" else torch.load(weights, weights_only=True, map_location="cpu")
-    return transformers.AutoModel.from_pretrained(
-        weights.parent, config=config, state_dict=state, local_files_only=True
-    )
+    if weights.suffix == ".safetensors":
+        return transformers.AutoModel.from_pretrained(weights.parent, config=config, local_files_only=True)
+    state = torch.load(weights, weights_only=True, map_location="cpu")  # tensors only: never a pickle's code
+    model_class = transformers.MODEL_MAPPING[type(config)]
+    return model_class.from_pretrained(None, config=config, state_dict=state)
 
 
 @contextmanager
