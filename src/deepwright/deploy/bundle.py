@@ -19,7 +19,6 @@ ONNX graphs of `deepwright export`) enter its manifest (`record_file`) and are v
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from deepwright.data.fingerprint import file_sha256
 from deepwright.errors import BundleError, DeepwrightError
 
 __all__ = ["BUNDLE_FORMAT", "LOADERS", "Bundle", "check_model_type", "read_bundle", "record_file", "write_bundle"]
@@ -159,7 +159,8 @@ def write_bundle(
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "versions": _versions(),
             "files": {
-                name: {"sha256": _sha256(staging / name), "bytes": (staging / name).stat().st_size} for name in files
+                name: {"sha256": file_sha256(staging / name), "bytes": (staging / name).stat().st_size}
+                for name in files
             },
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -200,7 +201,7 @@ def read_bundle(path: str | Path, *, model_type: str | None = None) -> Bundle:
         file = _member(path, root, name, entry)
         if not file.is_file():
             raise BundleError(f"{file}: missing from the bundle; save the bundle again")
-        if _sha256(file) != entry["sha256"]:
+        if file_sha256(file) != entry["sha256"]:
             raise BundleError(f"{file}: changed since the bundle was saved (sha256 mismatch); save the bundle again")
     bundle = Bundle(
         path=path,
@@ -227,7 +228,7 @@ def record_file(file: str | Path) -> bool:
         return False
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         return False
-    manifest.setdefault("files", {})[file.name] = {"sha256": _sha256(file), "bytes": file.stat().st_size}
+    manifest.setdefault("files", {})[file.name] = {"sha256": file_sha256(file), "bytes": file.stat().st_size}
     with atomic_path(folder / "manifest.json") as temporary:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return True
@@ -300,14 +301,6 @@ def _memory_bytes() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:
