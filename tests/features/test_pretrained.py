@@ -213,7 +213,7 @@ def test_truncated_weights_are_a_config_error(bert_checkpoints: Checkpoints, tmp
 
 
 def test_a_hub_name_is_not_a_checkpoint_folder() -> None:
-    with pytest.raises(ConfigError, match=r"must be a local checkpoint folder .* not a hub name"):
+    with pytest.raises(ConfigError, match=r"encoder\.path 'bert-base-uncased' is not a local folder: .* never down"):
         feature(Path("bert-base-uncased"))
 
 

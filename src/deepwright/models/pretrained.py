@@ -27,12 +27,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepwright.config import PretrainedEncoderConfig
+from deepwright.config import PretrainedEncoderConfig, checkpoint_folder
+from deepwright.config.checkpoint import WEIGHT_FILES
 from deepwright.errors import ConfigError
 
 __all__ = ["Checkpoint", "PretrainedEncoder", "hidden_size", "read_checkpoint", "require"]
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 EXTRA = "pip install 'deepwright[pretrained]'"
 
 
@@ -60,12 +60,7 @@ class Checkpoint:
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """The checkpoint in the local folder `path`, checked: the folder exists, its files are there and readable,
     and the tokenizer's ids fit the model's vocabulary. Every problem is a `ConfigError` saying what to fix."""
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(
-            f"encoder.path {str(path)!r} is not a folder; it must be a local checkpoint folder (config.json, "
-            "model.safetensors, tokenizer.json), not a hub name: nothing is downloaded"
-        )
+    folder = checkpoint_folder(path, "encoder.path")
     weights = next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
     missing = [name for name in ("config.json", "tokenizer.json") if not (folder / name).is_file()]
     if weights is None:
