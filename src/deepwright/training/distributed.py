@@ -215,7 +215,8 @@ def worker() -> Iterator[None]:
     """The life of one `deepwright train` process, alone or as a rank under torchrun: at the end it leaves the
     process group it joined (if any); under `deepwright train --nproc` a `DeepwrightError` is left for the
     launcher to print (`$DEEPWRIGHT_ERROR_DIR/rank-<RANK>.txt`) and the process ends with status 2 silently, so
-    that the run prints the failing rank's message once."""
+    that the run prints the failing rank's message once; so does a rank whose collective broke because another
+    rank of this machine failed that way first."""
     try:
         yield
     except DeepwrightError as error:
@@ -224,6 +225,11 @@ def worker() -> Iterator[None]:
             raise
         Path(folder, f"rank-{os.environ['RANK']}.txt").write_text(str(error), encoding="utf-8")
         raise SystemExit(EXIT_USER_ERROR) from None
+    except Exception:  # a collective that lost a rank which failed first: the launcher prints that rank's message
+        folder = os.environ.get(ERROR_DIR_ENV)
+        if folder and any(Path(folder).glob("rank-*.txt")):
+            raise SystemExit(EXIT_USER_ERROR) from None
+        raise
     finally:
         distributed = sys.modules.get("torch.distributed")  # never imported: no group to leave
         if distributed is not None and distributed.is_available() and distributed.is_initialized():
