@@ -30,7 +30,7 @@ def init(args: argparse.Namespace) -> None:
     if args.task == "lm":
         from deepwright.data.corpus import infer_language_model_config
 
-        inference = infer_language_model_config(args.data, args.target)
+        inference = infer_language_model_config(args.data, args.target, args.pretrained)
     elif args.task == "forecast":
         from deepwright.data.infer_forecast import infer_forecast_config
 

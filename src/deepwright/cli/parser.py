@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--horizon", type=positive_int, default=1, help="forecast: steps to predict (default: 1)")
     init.add_argument("--lookback", type=positive_int, help="forecast: past steps read (default: inferred)")
+    init.add_argument(
+        "--pretrained",
+        metavar="DIR",
+        help="a local checkpoint folder (config.json, model.safetensors, tokenizer.json; never downloaded): "
+        "lm: the GPT-2 checkpoint to fine-tune (init_from); a table: the encoder of every text column",
+    )
     init.set_defaults(handler=commands.init)
 
     train = subcommands.add_parser("train", help="train a model and write a run directory with its bundle")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepwright.config import CorpusConfig
+from deepwright.config import CorpusConfig, read_gpt2_checkpoint
 from deepwright.data.clean import missing_mask
 from deepwright.data.infer import Inference
 from deepwright.data.io import SUPPORTED_SUFFIXES, Table, read_table
@@ -157,10 +157,13 @@ def _is_table_file(path: Path) -> bool:
     return bool(suffixes) and suffixes[-1] in SUPPORTED_SUFFIXES
 
 
-def infer_language_model_config(source: Any, column: str | None = None) -> Inference:
+def infer_language_model_config(source: Any, column: str | None = None, pretrained: str | None = None) -> Inference:
     """A language-model config for the corpus at `source` (a text file, a folder of text files, or a table and its
-    text `column`): nanoGPT's CPU model (4 layers, 4 heads, width 128, block 64) on characters, 2,000 steps."""
+    text `column`): nanoGPT's CPU model (4 layers, 4 heads, width 128, block 64) on characters, 2,000 steps; or,
+    with `pretrained` (a GPT-2 checkpoint folder), a fine-tune of that checkpoint (`init_from`) with its tokenizer:
+    blocks of at most 256 tokens, 200 steps at a learning rate of 3e-5."""
     options = CorpusConfig(column=column)
+    checkpoint = read_gpt2_checkpoint(pretrained) if pretrained is not None else None
     corpus = read_corpus(source, options)
     characters = len(set(corpus.text))
     config: dict[str, Any] = {
@@ -173,9 +176,24 @@ def infer_language_model_config(source: Any, column: str | None = None) -> Infer
     }
     if column is not None:
         config["corpus"]["column"] = column
-    notes = [
-        f"corpus: {corpus.summary()}; the last {options.validation_fraction:.0%} is held out for validation",
-        f"{characters} distinct characters → a character tokenizer (for a large corpus, try type bpe)",
-        "model: nanoGPT's CPU configuration (4 layers, 4 heads, width 128, block 64), 2,000 steps of batch 12",
+    notes = [f"corpus: {corpus.summary()}; the last {options.validation_fraction:.0%} is held out for validation"]
+    if checkpoint is None:
+        notes += [
+            f"{characters} distinct characters → a character tokenizer (for a large corpus, try type bpe)",
+            "model: nanoGPT's CPU configuration (4 layers, 4 heads, width 128, block 64), 2,000 steps of batch 12",
+        ]
+        return Inference(config, notes)
+    block_size = min(checkpoint.positions, 256)
+    del config["tokenizer"]
+    config = {"model_type": "lm", "init_from": str(pretrained), **config}
+    config["model"] = {"block_size": block_size, "dropout": 0.0}
+    config["trainer"] = {"max_steps": 200, "batch_size": 8, "eval_every": 50}
+    config["trainer"]["optimizer"] = {"type": "adamw", "lr": 3e-5}
+    sizes = checkpoint.model
+    notes += [
+        f"init_from {pretrained}: a GPT-2 of {sizes['layers']} layers, {sizes['heads']} heads, width {sizes['dim']} "
+        f"and {checkpoint.vocabulary_size:,} tokens (its tokenizer.json); blocks of {block_size} of its "
+        f"{checkpoint.positions} positions",
+        "fine-tuning: 200 steps of batch 8 at a learning rate of 3e-5 (nanoGPT's fine-tuning rate)",
     ]
     return Inference(config, notes)
