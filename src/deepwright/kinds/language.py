@@ -1,8 +1,9 @@
 """The language-model kind (`model_type: lm`). Its fit: read the corpus →
 split it (first 90 % / last 10 % of the characters, as nanoGPT) → learn the tokenizer on the training text →
 encode both parts → GPT → train → measure the validation loss and perplexity on the whole validation text →
-bundle. It writes the same run directory as a table model: config.yaml, run.json, preprocessing.json (the
-tokenizer), log.jsonl (one line per estimate), checkpoints/last.pt, metrics.json, plots/, report.md and model/.
+bundle. With `init_from`, the tokenizer, the model's sizes and its first weights are a GPT-2 checkpoint's. It
+writes the same run directory as a table model: config.yaml, run.json, preprocessing.json (the tokenizer),
+log.jsonl (one line per estimate), checkpoints/last.pt, metrics.json, plots/, report.md and model/.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from deepwright.config import LanguageModelConfig
+from deepwright.config import LanguageModelConfig, resolve_init_from
 from deepwright.data.clean import CleaningReport
 from deepwright.data.corpus import Corpus, read_corpus, split_text
 from deepwright.data.io import safe_name
@@ -40,8 +41,9 @@ class LanguageModelKind:
         from deepwright.evaluation.plots import preload_plotting
         from deepwright.evaluation.report import write_json
         from deepwright.evaluation.run_plots import write_run_plots
-        from deepwright.features.tokenization import encode_corpus, tokenizer_from_json, train_tokenizer
+        from deepwright.features.tokenization import encode_corpus, gpt2_tokenizer, tokenizer_from_json, train_tokenizer
         from deepwright.models.gpt import GPT
+        from deepwright.models.gpt2_weights import load_gpt2_weights
         from deepwright.models.checkpointing import use_gradient_checkpointing
         from deepwright.training.distributed import Distributed
         from deepwright.training.lm import create_language_model_state, train_language_model
@@ -49,6 +51,7 @@ class LanguageModelKind:
         from deepwright.training.threads import training_threads
 
         started = time.perf_counter()
+        config = resolve_init_from(config)  # with init_from, the model's sizes are the checkpoint's
         preload_plotting()
         options = config.trainer
         corpus = read_corpus(data, config.corpus)
@@ -56,6 +59,8 @@ class LanguageModelKind:
         run_dir = request.resume_from
         if run_dir is not None:
             tokenizer = tokenizer_from_json(read_run_json(run_dir, "preprocessing.json")["tokenizer"])
+        elif config.init_from is not None:
+            tokenizer = gpt2_tokenizer(config.init_from)
         else:
             tokenizer = train_tokenizer(config.tokenizer, [train_text])
         kind = config.tokenizer.type
@@ -65,6 +70,8 @@ class LanguageModelKind:
 
         torch.manual_seed(options.seed)
         model = GPT.from_options(config.model, tokenizer.get_vocab_size())
+        if config.init_from is not None and request.resume_from is None:
+            load_gpt2_weights(model, config.init_from)
         use_gradient_checkpointing(model, options.gradient_checkpointing)
         distributed = Distributed.start(options.device)  # one process unless torchrun started this one
         _check_strategy(options, distributed)
