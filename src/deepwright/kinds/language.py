@@ -42,9 +42,9 @@ class LanguageModelKind:
         from deepwright.evaluation.report import write_json
         from deepwright.evaluation.run_plots import write_run_plots
         from deepwright.features.tokenization import encode_corpus, gpt2_tokenizer, tokenizer_from_json, train_tokenizer
+        from deepwright.models.checkpointing import use_gradient_checkpointing
         from deepwright.models.gpt import GPT
         from deepwright.models.gpt2_weights import load_gpt2_weights
-        from deepwright.models.checkpointing import use_gradient_checkpointing
         from deepwright.training.distributed import Distributed
         from deepwright.training.lm import create_language_model_state, train_language_model
         from deepwright.training.loop import resume_state
