@@ -127,13 +127,16 @@ def _train(args: argparse.Namespace) -> None:
 def repeat(args: argparse.Namespace) -> tuple[Any, Any]:
     """`train --repeat RUN`: say on standard error what differs from the run's record, then train a new run
     (named `<run>-repeat` unless --name says otherwise) from its config and data."""
+    import os
+
     from deepwright.api import Pipeline
     from deepwright.runs import config_file, plan_repeat
 
     plan = plan_repeat(Path(args.repeat), args.data)
-    for line in plan.differences:
+    speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for the run
+    for line in plan.differences if speaks else ():
         print(f"differs from {plan.run_dir / 'run.json'}: {line}", file=sys.stderr)
-    if not plan.differences:
+    if speaks and not plan.differences:
         print(f"repeating {plan.run_dir}: data, versions, machine and commit as recorded", file=sys.stderr)
     pipeline = Pipeline.from_config(plan.config)
     name = args.name or f"{plan.run_dir.name}-repeat"
