@@ -3,7 +3,7 @@ operations and saved-tensor bytes of one training step on a real batch (`cost`),
 memory bandwidth and per-operation time (`probe`, cached per machine), and model-FLOPs utilisation (`mfu`).
 
 The training kinds use it to log MFU; `deepwright plan` (`deepwright.plan`) uses it to estimate a run. It imports
-torch and nothing of deepwright beyond `errors`, so both can.
+torch and nothing else of deepwright, so both can.
 """
 
 from deepwright.compute.cost import StepCost, Workload, measure_step

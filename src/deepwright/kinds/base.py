@@ -41,6 +41,11 @@ class ModelKind(Protocol):
         result."""
         ...
 
+    def workload(self, config: Any, data: Any, cache_dir: Path) -> Any:
+        """What `fit` would train on `data`, built the same way but not trained: a `deepwright.compute.Workload`
+        (the model, a first batch, the loss, the optimizer, the steps, the data's sizes), for `deepwright plan`."""
+        ...
+
     def load(self, path: str | Path, *, runtime: str, onnx_path: str | Path | None) -> Any:
         """The predictor of the bundle at `path`, verified against its manifest."""
         ...

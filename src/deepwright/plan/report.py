@@ -118,10 +118,11 @@ def _machine(plan: Any) -> list[str]:
 def _estimate(plan: Any) -> list[str]:
     step, cost = plan.step, plan.cost
     operations = cost.forward_ops + cost.backward_ops
-    rank = f" per rank of {plan.nproc} (gradient exchange not counted)" if plan.nproc > 1 else ""
+    rank = f" per rank of {plan.nproc} processes" if plan.nproc > 1 else ""
+    exchange = ", the gradient exchange" if plan.nproc > 1 else ""
     whole = f"epoch {duration(plan.epoch_seconds)} · " if plan.epoch_seconds is not None else ""
     return [
-        f"estimate{rank} (training steps only; validation and evaluation not counted)",
+        f"estimate{rank} (training steps only; validation, evaluation{exchange} not counted)",
         f"  step {duration(step.step)}: arithmetic {duration(step.arithmetic)}, memory traffic "
         f"{duration(step.memory)}, {operations:,} operations {duration(step.operations)}, optimizer "
         f"{duration(step.optimizer)}",
