@@ -211,3 +211,133 @@ def test_a_bundle_of_another_kind_is_refused_naming_its_loader(kind: str, loader
         f"{path}: a bundle of model_type {kind!r}, not {loader!r}; "
         f"load it with {LOADER_NAMES[kind]} (or deepwright.load, which reads every kind)"
     )
+
+
+# -- broken and hostile bundles: refused naming the file, before anything is allocated or served ---------------
+
+
+def rehash(bundle: Path, *names: str) -> None:
+    """Make the manifest agree with the files `names` again (as someone who edits a bundle by hand would)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for name in names:
+        manifest["files"][name] = {"sha256": sha256(bundle / name), "bytes": (bundle / name).stat().st_size}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_weights_that_are_not_safetensors_are_refused(bundle: Path) -> None:
+    (bundle / "weights.safetensors").write_bytes(b"\x80\x04\x95 a pickle posing as safetensors" * 10)
+    rehash(bundle, "weights.safetensors")
+    with pytest.raises(BundleError, match=r"weights\.safetensors: not a safetensors file"):
+        dp.load(bundle)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "words"),
+    [
+        ([1, 2], "holds a JSON list, not an object"),
+        ("bundle", "holds a JSON str, not an object"),
+        (None, "holds a JSON NoneType, not an object"),
+        ({"format": BUNDLE_FORMAT, "files": []}, "not a deepwright bundle manifest"),
+        ({"format": BUNDLE_FORMAT, "format_version": "1", "files": {}}, "format_version is not a whole number"),
+    ],
+)
+def test_a_manifest_that_is_json_but_not_a_manifest_is_refused(bundle: Path, manifest: object, words: str) -> None:
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"manifest\.json") as caught:
+        dp.load(bundle)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ("0" * 64, "has no sha256"),
+        ({"sha256": 5, "bytes": 1}, "has no sha256"),
+        ({"sha256": "zz", "bytes": 1}, "has no sha256"),
+        ({"sha256": "0" * 64, "bytes": "many"}, "has no size"),
+    ],
+)
+def test_manifest_entries_of_the_wrong_type_are_refused(bundle: Path, entry: object, words: str) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"]["config.json"] = entry
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"manifest\.json: the entry of 'config\.json'") as caught:
+        read_bundle(bundle)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["../outside.txt", "plots/../../outside.txt", "/etc/hostname", "", ".", "C:/x"])
+def test_manifest_entries_that_leave_the_bundle_are_refused(bundle: Path, name: str) -> None:
+    outside = bundle.parent / "outside.txt"
+    outside.write_text("secret")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"][name] = {"sha256": sha256(outside), "bytes": outside.stat().st_size}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="a path outside the bundle"):
+        read_bundle(bundle)
+
+
+def test_a_link_leading_out_of_the_bundle_is_refused(bundle: Path) -> None:
+    outside = bundle.parent / "secret.png"
+    outside.write_bytes(b"\x89PNG not yours")
+    (bundle / "plots" / "learning_curves.png").unlink()
+    (bundle / "plots" / "learning_curves.png").symlink_to(outside)
+    rehash(bundle, "plots/learning_curves.png")
+    with pytest.raises(BundleError, match=r"learning_curves\.png: leads outside the bundle"):
+        read_bundle(bundle)
+    (bundle / "plots" / "learning_curves.png").unlink()
+    shutil.move(bundle / "config.json", bundle.parent / "config.json")
+    (bundle / "config.json").symlink_to(bundle.parent / "config.json")
+    with pytest.raises(BundleError, match=r"config\.json: leads outside the bundle"):
+        read_bundle(bundle)
+
+
+def test_a_config_that_no_longer_matches_the_preprocessing_is_refused(bundle: Path) -> None:
+    config = json.loads((bundle / "config.json").read_text())
+    config["input_features"][0]["name"] = "renamed"
+    (bundle / "config.json").write_text(json.dumps(config))
+    rehash(bundle, "config.json")
+    with pytest.raises(BundleError, match=r"preprocessing\.json|config\.json"):
+        dp.load(bundle)
+    preprocessing = json.loads((bundle / "preprocessing.json").read_text())
+    (bundle / "preprocessing.json").write_text(json.dumps({name: "garbage" for name in preprocessing}))
+    rehash(bundle, "preprocessing.json")
+    with pytest.raises(BundleError, match=r"preprocessing\.json"):
+        dp.load(bundle)
+
+
+def test_a_config_that_is_not_a_config_is_refused_naming_it(bundle: Path) -> None:
+    (bundle / "config.json").write_text(json.dumps({"model_type": "ecd", "trainer": {"epochs": "ten"}}))
+    rehash(bundle, "config.json")
+    with pytest.raises(BundleError, match=r"config\.json: not a valid config"):
+        dp.load(bundle)
+
+
+def test_a_config_whose_layers_cannot_fit_is_refused_before_allocating(bundle: Path) -> None:
+    import resource
+
+    config = json.loads((bundle / "config.json").read_text())
+    config["combiner"]["dims"] = [10**6, 10**6]  # a 10^12-parameter layer: 4 TB
+    (bundle / "config.json").write_text(json.dumps(config))
+    rehash(bundle, "config.json")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(BundleError, match=r"config\.json: describes a model of 4,0\d\d,\d{3},\d{3},\d{3} bytes"):
+        dp.load(bundle)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing of that size
+
+
+def test_a_language_model_with_an_impossible_vocabulary_is_refused(tmp_path: Path) -> None:
+    from deepwright.config import load_config
+    from deepwright.features.tokenization import train_tokenizer
+
+    config = {"model_type": "lm", "tokenizer": {"type": "char"}, "model": {"layers": 1, "heads": 1, "dim": 8}}
+    tokenizer = train_tokenizer(load_config(config).tokenizer, ["to be or not"])
+    path = write_bundle(
+        tmp_path / "model",
+        config=config,
+        preprocessing={"tokenizer": tokenizer.to_str(), "vocabulary_size": 10**13},
+        model=torch.nn.Linear(1, 1),
+        metrics={},
+    )
+    with pytest.raises(BundleError, match=r"config\.json: describes a model of .* bytes of parameters"):
+        TextGenerator.from_bundle(path)

@@ -192,3 +192,40 @@ def test_export_on_given_rows_without_a_run(trained: Trained, tmp_path: Path) ->
     assert report.quantized.bytes_after < report.quantized.bytes_before
     alone = dp.load(bundle).export(tmp_path / "other.onnx")  # not in a run directory: the example row
     assert alone.onnx.rows_compared == 1 and alone.quantized is None and alone.metrics == {}
+
+
+# -- the graphs in the bundle's manifest -------------------------------------------------------------------
+
+
+def test_exported_graphs_enter_the_manifest(exported: Exported) -> None:
+    import hashlib
+    import json
+
+    files = json.loads((exported.bundle / "manifest.json").read_text())["files"]
+    for name in ("model.onnx", "model.int8.onnx"):
+        data = (exported.bundle / name).read_bytes()
+        assert files[name] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def test_a_changed_weight_in_the_graph_is_refused_naming_it(exported: Exported, tmp_path: Path) -> None:
+    bundle = Path(shutil.copytree(exported.bundle, tmp_path / "model"))
+    graph = onnx.load(str(bundle / "model.onnx"))
+    weight = next(tensor for tensor in graph.graph.initializer if tensor.data_type == onnx.TensorProto.FLOAT)
+    values = onnx.numpy_helper.to_array(weight).copy()
+    values.flat[0] += 1.0
+    weight.CopyFrom(onnx.numpy_helper.from_array(values, weight.name))
+    onnx.save(graph, str(bundle / "model.onnx"))  # the weights digest in the graph still matches
+    with pytest.raises(BundleError, match=r"model\.onnx: changed since the bundle was saved"):
+        dp.load(bundle, runtime="onnx")
+
+
+def test_a_graph_the_manifest_does_not_list_is_refused(exported: Exported, tmp_path: Path) -> None:
+    import json
+
+    bundle = Path(shutil.copytree(exported.bundle, tmp_path / "model"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["files"]["model.onnx"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"model\.onnx: not in the bundle's manifest"):
+        dp.load(bundle, runtime="onnx")
+    assert dp.load(bundle).predictor.runtime_name == "torch"  # the torch runtime never reads it

@@ -184,6 +184,7 @@ def predict(args: argparse.Namespace) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
+    import math
     import os
 
     from deepwright.errors import ConfigError
@@ -191,8 +192,11 @@ def serve(args: argparse.Namespace) -> None:
     token = args.token if args.token is not None else os.environ.get("DEEPWRIGHT_TOKEN") or None
     if token is not None and not token.strip():
         raise ConfigError("--token is empty; give a token, or leave it out to serve without one")
-    if args.max_body_mb <= 0 or args.batch_wait_ms < 0:
-        raise ConfigError("--max-body-mb must be above 0 and --batch-wait-ms at least 0")
+    if not (0 < args.max_body_mb < math.inf and 0 <= args.batch_wait_ms < math.inf):  # NaN fails both
+        raise ConfigError(
+            "--max-body-mb must be above 0 and --batch-wait-ms at least 0, both finite; "
+            f"got {args.max_body_mb:g} and {args.batch_wait_ms:g}"
+        )
     if args.onnx and args.runtime != "onnx":
         raise ConfigError("--onnx needs --runtime onnx")
     require_extra("serve", "fastapi", "uvicorn", *(("onnx", "onnxruntime") if args.runtime == "onnx" else ()))
@@ -207,7 +211,9 @@ def serve(args: argparse.Namespace) -> None:
         max_body_bytes=int(args.max_body_mb * 2**20),
         max_batch=args.max_batch,
         batch_wait_ms=args.batch_wait_ms,
-    )
+        max_text_chars=args.max_text_chars,
+        max_queued_rows=max(args.max_queued_rows, args.max_rows),
+    )  # a setting that cannot work is refused here, before anything listens
     sock = server.bind_socket(args.host, args.port)  # a port in use is reported before the model loads
     try:
         from deepwright.api import load
@@ -220,7 +226,7 @@ def serve(args: argparse.Namespace) -> None:
         configure_server_logs(args.access_log, enabled=not args.no_access_log)
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"serving {args.model} ({args.runtime}) at http://{host}:{args.port}/ — Ctrl+C stops", file=sys.stderr)
-        if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        if token is None and not server.is_loopback(args.host):
             print(
                 "warning: listening beyond this machine without --token; anyone who reaches it can use the model",
                 file=sys.stderr,

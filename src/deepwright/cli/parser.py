@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = subcommands.add_parser("serve", help="serve a saved model over HTTP, with a web page to try it")
     serve.add_argument("--model", required=True, help="bundle directory (a run's model/ folder)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on, 1 to 65535 (default: 8000)")
     serve.add_argument(
         "--runtime", choices=["torch", "onnx"], default="torch", help="run the model on PyTorch or ONNX Runtime"
     )
@@ -138,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="how long a lone single-row request waits for others to share its model call (default: 0; requests "
         "that arrive while the model is busy are batched anyway)",
+    )
+    serve.add_argument(
+        "--max-text-chars", type=positive_int, default=100_000, help="characters per text field (default: 100000)"
+    )
+    serve.add_argument(
+        "--max-queued-rows",
+        type=positive_int,
+        default=100_000,
+        help="rows waiting or running at once; more get 429 with Retry-After (default: 100000)",
     )
     serve.add_argument("--threads", type=positive_int, help="CPU threads for the model (default: torch's choice)")
     serve.add_argument("--access-log", metavar="FILE", help="write the JSON access log here (default: standard error)")

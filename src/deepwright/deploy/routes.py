@@ -325,6 +325,8 @@ async def _uploaded(request: Request, kind: str) -> tuple[bytes, str | None]:
         return await request.body(), None
     async with request.form(max_files=1, max_fields=10, max_part_size=64 << 10) as form:
         upload = form.get("file")
+        if isinstance(upload, str) and upload:  # a part without a file name: its text is the CSV
+            return upload.encode(), None
         if not isinstance(upload, UploadFile):
             raise DataError("send the CSV file as the form field 'file'", column="file")
         return await upload.read(), upload.filename or None

@@ -21,6 +21,7 @@ it listens. The routes are in `deepwright.deploy.routes`, what they share in `de
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 from typing import Any
 
@@ -39,7 +40,7 @@ from deepwright.deploy.service import ServerSettings, Service
 from deepwright.errors import DeployError
 from deepwright.version import __version__
 
-__all__ = ["bind_socket", "create_app", "serve"]
+__all__ = ["bind_socket", "create_app", "is_loopback", "serve"]
 
 
 # -- the app -----------------------------------------------------------------------------------------------
@@ -85,6 +86,8 @@ def _is_public(path: str) -> bool:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A socket bound to `host:port`, not listening yet (`serve` listens once the model is ready), or a
     `DeployError` saying why it cannot be (the port in use…)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise DeployError(f"port {port!r} is not a port number; choose --port between 1 and 65535")
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as error:
@@ -97,6 +100,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise _listen_error(error, host, port) from None
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` reaches this machine only: `localhost`, or an address in 127.0.0.0/8 or ::1 (a name that
+    may resolve elsewhere counts as beyond it).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _listen(sock: socket.socket, host: str, port: int) -> None:
