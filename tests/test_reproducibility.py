@@ -132,6 +132,13 @@ def test_a_language_model_run_records_its_corpus_folder(tmp_path: Path) -> None:
 # -- fingerprints ---------------------------------------------------------------------------------------------
 
 
+def test_a_torchrun_worker_that_has_not_joined_its_group_reports_the_planned_world_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert environment(gpu=False)["distributed"] == {"world_size": 4, "backend": None}
+
+
 def test_a_file_larger_than_a_chunk_hashes_as_hashlib_does(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(bytes(range(256)) * (CHUNK_BYTES // 256 * 2 + 7))
@@ -272,6 +279,8 @@ def test_environment_differences_name_python_the_world_size_and_the_commit() -> 
         f"git commit {'a' * 12} when recorded, {'b' * 12} now",
         "git work tree /project has uncommitted changes now (it had none)",
     ]
+    before_joining = {"world_size": 2, "backend": None}  # a torchrun worker before its group is initialised
+    assert environment_differences(recorded, {**current, "distributed": before_joining})[1].startswith("git")
     assert environment_differences(recorded, {**current, "git": None})[-1] == (
         f"git commit {'a' * 12} recorded; /project is no git work tree now"
     )

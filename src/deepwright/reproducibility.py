@@ -70,14 +70,15 @@ def versions() -> dict[str, str]:
 
 
 def distributed() -> dict[str, Any]:
-    """The process group's world size and backend when torch.distributed is initialised, else 1 and None."""
-    if "torch" not in sys.modules:
-        return {"world_size": 1, "backend": None}
-    import torch.distributed as dist
+    """The process group's world size and backend when torch.distributed is initialised; before a torchrun
+    worker joins its group, the world size torchrun set ($WORLD_SIZE) and no backend; else 1 and None."""
+    if "torch" in sys.modules:
+        import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        return {"world_size": dist.get_world_size(), "backend": str(dist.get_backend())}
-    return {"world_size": 1, "backend": None}
+        if dist.is_available() and dist.is_initialized():
+            return {"world_size": dist.get_world_size(), "backend": str(dist.get_backend())}
+    planned = os.environ.get("WORLD_SIZE", "1")
+    return {"world_size": int(planned) if planned.isdigit() else 1, "backend": None}
 
 
 def machine(*, gpu: bool = True) -> dict[str, Any]:
@@ -116,7 +117,8 @@ def environment_differences(recorded: dict[str, Any], current: dict[str, Any]) -
     for section in ("distributed", "machine"):
         before, after = recorded.get(section) or {}, current.get(section) or {}
         for key in sorted(before.keys() & after.keys()):
-            if before[key] != after[key]:
+            unknown = section == "distributed" and key == "backend" and after[key] is None and after["world_size"] > 1
+            if before[key] != after[key] and not unknown:  # a torchrun worker knows its backend once it joins
                 lines.append(f"{section} {key}: {before[key]!r} when recorded, {after[key]!r} now")
     lines += _git_differences(recorded.get("git"), current.get("git"))
     return lines
