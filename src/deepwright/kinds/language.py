@@ -37,16 +37,16 @@ class LanguageModelKind:
         """Train the language model of `config` on the corpus `data` (see the module docstring)."""
         import torch
 
+        from deepwright.compute import Workload, training_flops
         from deepwright.deploy.generator import TextGenerator
         from deepwright.evaluation.plots import preload_plotting
         from deepwright.evaluation.report import write_json
         from deepwright.evaluation.run_plots import write_run_plots
-        from deepwright.features.tokenization import encode_corpus, gpt2_tokenizer, tokenizer_from_json, train_tokenizer
         from deepwright.models.checkpointing import use_gradient_checkpointing
         from deepwright.models.gpt import GPT
         from deepwright.models.gpt2_weights import load_gpt2_weights
         from deepwright.training.distributed import Distributed
-        from deepwright.training.lm import create_language_model_state, train_language_model
+        from deepwright.training.lm import block_windows, create_language_model_state, train_language_model
         from deepwright.training.loop import resume_state
         from deepwright.training.threads import training_threads
 
@@ -54,19 +54,8 @@ class LanguageModelKind:
         config = resolve_init_from(config)  # with init_from, the model's sizes are the checkpoint's
         preload_plotting()
         options = config.trainer
-        corpus = read_corpus(data, config.corpus)
-        train_text, validation_text = split_text(corpus.text, config.corpus.validation_fraction)
         run_dir = request.resume_from
-        if run_dir is not None:
-            tokenizer = tokenizer_from_json(read_run_json(run_dir, "preprocessing.json")["tokenizer"])
-        elif config.init_from is not None:
-            tokenizer = gpt2_tokenizer(config.init_from)
-        else:
-            tokenizer = train_tokenizer(config.tokenizer, [train_text])
-        kind = config.tokenizer.type
-        train_ids = torch.from_numpy(encode_corpus(tokenizer, train_text, kind))
-        validation_ids = torch.from_numpy(encode_corpus(tokenizer, validation_text, kind)) if validation_text else None
-        _check_sizes(corpus, config, len(train_ids), None if validation_ids is None else len(validation_ids))
+        corpus, tokenizer, train_ids, validation_ids = self.tokens(config, data, run_dir)
 
         torch.manual_seed(options.seed)
         model = GPT.from_options(config.model, tokenizer.get_vocab_size())
@@ -81,6 +70,8 @@ class LanguageModelKind:
         torch.set_num_threads(threads if options.threads else max(1, threads // distributed.local_world_size))
         device = distributed.device
         model.to(device)
+        blocks = block_windows(train_ids, config.model.block_size)[: options.batch_size, :-1]
+        flops = training_flops(Workload(model, blocks, None, blocks.numel(), "token"), options.precision)  # for MFU
         state = create_language_model_state(model, options)
         preprocessing = {"tokenizer": tokenizer.to_str(), "vocabulary_size": tokenizer.get_vocab_size()}
         sizes = {"train": len(train_ids), "validation": 0 if validation_ids is None else len(validation_ids), "test": 0}
@@ -89,6 +80,7 @@ class LanguageModelKind:
             run_dir = new_run_dir(request.output_dir, safe_name(name))
             request.made.append(run_dir)
             facts = {"corpus": corpus.summary(), "split": {"method": "characters", "unit": "tokens", **sizes}}
+            facts["compute"] = flops.facts() if flops else {}
             write_run_start(run_dir, config, preprocessing, corpus.source, facts)
         if request.resume_from is None:
             run_dir = distributed.broadcast_object(run_dir)
@@ -104,6 +96,7 @@ class LanguageModelKind:
             checkpoint_path=run_dir / "checkpoints" / "last.pt" if options.checkpoint else None,
             progress=request.progress and distributed.is_main,
             distributed=distributed,
+            flops=flops,
         )
         model = _trained_model(model, distributed, config, tokenizer.get_vocab_size())
         if not distributed.is_main:  # the other ranks trained the same model; rank 0 measures and writes it
@@ -134,6 +127,68 @@ class LanguageModelKind:
         )
         write_run_report(result, self.output_types(config), title="deepwright language model")
         return generator, result
+
+    def tokens(
+        self, config: LanguageModelConfig, data: Any, run_dir: Path | None = None
+    ) -> tuple[Corpus, Any, Any, Any]:
+        """The corpus of `data`, its tokenizer (the run's at `run_dir` when resuming, GPT-2's with init_from, else
+        learnt on the training text), and the token ids of the training and validation text (None without one),
+        checked against the block size."""
+        import torch
+
+        from deepwright.features.tokenization import encode_corpus, gpt2_tokenizer, tokenizer_from_json, train_tokenizer
+
+        corpus = read_corpus(data, config.corpus)
+        train_text, validation_text = split_text(corpus.text, config.corpus.validation_fraction)
+        if run_dir is not None:
+            tokenizer = tokenizer_from_json(read_run_json(run_dir, "preprocessing.json")["tokenizer"])
+        elif config.init_from is not None:
+            tokenizer = gpt2_tokenizer(config.init_from)
+        else:
+            tokenizer = train_tokenizer(config.tokenizer, [train_text])
+        kind = config.tokenizer.type
+        train_ids = torch.from_numpy(encode_corpus(tokenizer, train_text, kind))
+        validation_ids = torch.from_numpy(encode_corpus(tokenizer, validation_text, kind)) if validation_text else None
+        _check_sizes(corpus, config, len(train_ids), None if validation_ids is None else len(validation_ids))
+        return corpus, tokenizer, train_ids, validation_ids
+
+    def workload(self, config: LanguageModelConfig, data: Any, cache_dir: Path) -> Any:
+        """What `fit` would train on `data`, built as `fit` builds it but not trained (for `deepwright plan`): a
+        `Workload` of the GPT, the first `batch_size` blocks of the training tokens, the optimizer, the steps, and
+        the corpus and its tokens."""
+        import functools
+
+        import torch
+
+        from deepwright.compute import Workload
+        from deepwright.models.gpt import GPT
+        from deepwright.training.lm import block_windows
+        from deepwright.training.optim import build_optimizer
+
+        config = resolve_init_from(config)
+        options = config.trainer
+        corpus, tokenizer, train_ids, validation_ids = self.tokens(config, data)
+        torch.manual_seed(options.seed)
+        model = GPT.from_options(config.model, tokenizer.get_vocab_size())
+        blocks = block_windows(train_ids, config.model.block_size)[: options.batch_size, :-1]
+        tokens = {"train": len(train_ids), "validation": 0 if validation_ids is None else len(validation_ids)}
+        return Workload(
+            model=model,
+            batch=blocks,
+            loss=None,
+            items=blocks.numel(),
+            unit="token",
+            batch_items=options.batch_size * config.model.block_size,
+            optimizer=functools.partial(build_optimizer, options=options.optimizer, fused=True),
+            accumulation=options.gradient_accumulation,
+            total_steps=options.max_steps,
+            data={
+                "source": corpus.source,
+                "corpus": corpus.summary(),
+                "tokens": tokens,
+                "vocabulary": tokenizer.get_vocab_size(),
+            },
+        )
 
     def load(self, path: str | Path, *, runtime: str, onnx_path: str | Path | None) -> Any:
         """The bundle's `TextGenerator` (torch only)."""
