@@ -146,6 +146,22 @@ def test_a_file_larger_than_a_chunk_hashes_as_hashlib_does(tmp_path: Path) -> No
     assert fingerprint(path)["bytes"] == path.stat().st_size
 
 
+def test_hashing_a_large_file_holds_about_one_chunk_in_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "large.bin"
+    with open(path, "wb") as handle:
+        for _ in range(16):
+            handle.write(b"x" * CHUNK_BYTES)
+    tracemalloc.start()
+    try:
+        file_sha256(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * CHUNK_BYTES  # the 16 MiB file is never held whole
+
+
 def test_a_glob_fingerprints_its_matches_relative_to_its_fixed_part(tmp_path: Path) -> None:
     for name in ("parts/b.parquet", "parts/a.parquet", "parts/notes.md"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
