@@ -7,6 +7,7 @@ optimizer steps and large ones do not waste time. Every choice worth knowing is 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepwright.config import checkpoint_folder
 from deepwright.data.clean import missing_mask
 from deepwright.data.io import Table
 from deepwright.data.split import normalize_split_value
-from deepwright.errors import DataError
+from deepwright.errors import ConfigError, DataError
 
 __all__ = [
     "Inference",
@@ -28,6 +30,7 @@ __all__ = [
     "infer_config",
     "infer_target_type",
     "is_skewed",
+    "pretrained_text",
     "text_length",
     "training_schedule",
 ]
@@ -43,6 +46,16 @@ _WORD_TOKENS = re.compile(r"\w+|[^\w\s]")  # what the word tokenizer splits a te
 SKEWED = 2.0  # a non-negative number column with a skewness above this is log-scaled…
 MIN_LOG_VALUES = 30  # …when it also has this many distinct values (not a count or a pixel with a few levels)
 BATCH_SIZE = 32
+# Fine-tuning a pretrained text encoder (`init --pretrained`): a few epochs of AdamW, a warm-up then a linear
+# decay, clipped gradients (BERT's recipe); the new layers learn at 1e-3, the pretrained weights at PRETRAINED_LR.
+PRETRAINED_LR = 3e-5
+PRETRAINED_TRAINER = {
+    "epochs": 4,
+    "batch_size": 16,
+    "optimizer": {"type": "adamw", "lr": 0.001, "weight_decay": 0.01},
+    "schedule": {"type": "linear", "warmup_fraction": 0.1},
+    "gradient_clip": 1.0,
+}
 # Inputs whose steps cost far more than a table row's: a fixed number of epochs with the learning rate decayed
 # to zero along a cosine (steadier than a constant rate with batch norm), instead of the step budget.
 MEDIA_SCHEDULES = {
@@ -73,8 +86,9 @@ class Inference:
     notes: list[str] = field(default_factory=list)
 
 
-def infer_config(table: Table, target: str) -> Inference:
-    """A config for predicting `target` from the other columns of `table`."""
+def infer_config(table: Table, target: str, pretrained: str | Path | None = None) -> Inference:
+    """A config for predicting `target` from the other columns of `table`; with `pretrained` (a local checkpoint
+    folder), every text column is read by that checkpoint's encoder, fine-tuned as `PRETRAINED_TRAINER` says."""
     table.require_columns([target], "target")
     frame = table.frame
     notes: list[str] = []
@@ -99,7 +113,13 @@ def infer_config(table: Table, target: str) -> Inference:
             if kind == "number" and is_skewed(frame[column].to_numpy()):
                 inputs[-1]["normalization"] = "log"
                 notes.append(f"log-scaled {column!r}: non-negative and skewed")
-            if kind == "text":
+            if kind == "text" and pretrained is not None:
+                inputs[-1].update(pretrained_text(frame[column].to_numpy(), pretrained))
+                notes.append(
+                    f"{column!r}: the pretrained encoder of {str(pretrained)!r}, up to {inputs[-1]['max_length']} "
+                    "tokens per text (longer texts lose their end)"
+                )
+            elif kind == "text":
                 inputs[-1]["max_length"] = text_length(frame[column].to_numpy())
                 notes.append(f"{column!r}: up to {inputs[-1]['max_length']} tokens per text (99% of them fit)")
     if not inputs:
@@ -114,6 +134,13 @@ def infer_config(table: Table, target: str) -> Inference:
         split = {"method": method, "fractions": [0.8, 0.1, 0.1], "seed": 42}
         train_rows = int(rows * 0.8)
         notes.append(f"split: {method} 80/10/10 with seed 42")
+    if pretrained is not None and not any(feature["type"] == "text" for feature in inputs):
+        raise DataError(f"--pretrained {str(pretrained)!r} reads text, and no column is text", source=table.source)
+    if pretrained is not None:
+        notes.append(
+            "pretrained text encoder → 4 epochs at batch 16, AdamW (pretrained weights at 3e-05, new layers at "
+            "1e-03), 10% warm-up then linear decay, gradients clipped at 1.0"
+        )
     if any(feature["type"] in MEDIA_SCHEDULES for feature in inputs):
         kind = next(feature["type"] for feature in inputs if feature["type"] in MEDIA_SCHEDULES)
         plan = MEDIA_SCHEDULES[kind]
@@ -153,7 +180,22 @@ def infer_config(table: Table, target: str) -> Inference:
             "early_stopping": {"metric": "val_loss", "patience": patience},
         },
     }
+    if pretrained is not None:
+        config["trainer"] = {**PRETRAINED_TRAINER, "early_stopping": {"metric": "val_loss", "patience": 2}}
     return Inference(config, notes)
+
+
+def pretrained_text(values: np.ndarray, folder: str | Path) -> dict[str, Any]:
+    """The options of a text column read by the checkpoint in `folder`: its encoder, and tokens kept per text
+    (about 1.3 subword tokens a word, plus the special tokens; at most the checkpoint's positions and 512)."""
+    config_path = checkpoint_folder(folder, "--pretrained") / "config.json"
+    try:
+        positions = json.loads(config_path.read_text(encoding="utf-8")).get("max_position_embeddings", 512)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        raise ConfigError(f"{config_path} is not a readable model config; copy the checkpoint again") from None
+    tokens = 2 ** math.ceil(math.log2(text_length(values) * 1.3 + 2))
+    encoder = {"type": "pretrained", "path": str(folder), "pooling": "mean", "lr": PRETRAINED_LR}
+    return {"encoder": encoder, "max_length": int(min(tokens, positions, 512))}
 
 
 def training_schedule(train_rows: int) -> tuple[int, int]:
