@@ -44,7 +44,7 @@ def init(args: argparse.Namespace) -> None:
             require(args, "target")
         from deepwright.data.infer import infer_config
 
-        inference = infer_config(read_table(args.data), args.target or "label")
+        inference = infer_config(read_table(args.data), args.target or "label", args.pretrained)
     text = config_yaml(inference.config, inference.notes, args.data)
     if args.output:
         with atomic_path(args.output) as temporary:
