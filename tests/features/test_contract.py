@@ -267,8 +267,13 @@ ENCODER_CASES = [(kind, encoder) for kind in FEATURES.names() for encoder in enc
 
 
 @pytest.mark.parametrize(("kind", "encoder"), ENCODER_CASES)
-def test_every_encoder_type_of_a_feature_builds_and_encodes_to_its_width(kind: str, encoder: str) -> None:
-    options = TypeAdapter(FeatureConfig).validate_python({"name": NAME, "type": kind, "encoder": {"type": encoder}})
+def test_every_encoder_type_of_a_feature_builds_and_encodes_to_its_width(
+    kind: str, encoder: str, request: pytest.FixtureRequest
+) -> None:
+    # a pretrained encoder needs its checkpoint folder (a tiny random BERT, tests/pretrained.py)
+    needs = {"path": str(request.getfixturevalue("bert_checkpoints")("bert"))} if encoder == "pretrained" else {}
+    settings = {"name": NAME, "type": kind, "encoder": {"type": encoder, **needs}}
+    options = TypeAdapter(FeatureConfig).validate_python(settings)
     feature = FEATURES.get(kind)(options, "input")
     train, later = samples(kind, "input")
     feature.fit(train)
