@@ -140,3 +140,29 @@ def test_train_refuses_a_broken_checkpoint(
     assert message in outcome.stderr and "Traceback" not in outcome.stderr
     assert len(outcome.stderr.strip().splitlines()) <= 2
     assert not list(tmp_path.glob("runs/*"))  # no run directory
+
+
+def test_resuming_a_fine_tune_ends_where_an_uninterrupted_one_does(
+    gpt2_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fine-tune cut after its first checkpoint and resumed from its run directory (the completed config, the
+    tokenizer in preprocessing.json) ends with the weights of an uninterrupted one."""
+    from deepwright.training.checkpoint import CheckpointFolder
+
+    config = fine_tune_config(gpt2_checkpoint, max_steps=8, eval_every=4)
+    full = dp.Pipeline.from_config(config)
+    full.fit(SHAKESPEARE, output_dir=tmp_path, run_name="full", progress=False)
+    original = CheckpointFolder.save
+
+    def save_then_interrupt(folder: CheckpointFolder, payload: dict) -> None:
+        original(folder, payload)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CheckpointFolder, "save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        dp.Pipeline.from_config(config).fit(SHAKESPEARE, output_dir=tmp_path, run_name="cut", progress=False)
+    monkeypatch.setattr(CheckpointFolder, "save", original)
+    resumed = dp.Pipeline.from_config(tmp_path / "cut" / "config.yaml")
+    resumed.fit(SHAKESPEARE, resume_from=tmp_path / "cut", progress=False)
+    for name, tensor in full.predictor.model.state_dict().items():
+        assert torch.equal(resumed.predictor.model.state_dict()[name], tensor), name
