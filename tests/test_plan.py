@@ -200,7 +200,7 @@ def test_the_probe_is_cached_per_machine_and_measured_again_on_request(
     assert first.matmul_flops > 0 and first.bandwidth > 0 and first.op_seconds > 0
 
     def measure(device: torch.device, key: str) -> MachineProbe:
-        return MachineProbe(key, 1e9, None, 1e9, 1e-6, "now")
+        return MachineProbe(key, 1e9, None, 1e9, 1e9, 1e-6, "now")
 
     monkeypatch.setattr("deepwright.compute.probe._measure", measure)
     assert machine_probe(cache=cache) == first  # reused: not measured again

@@ -51,6 +51,7 @@ class StepCost:
     forward_flops: int
     backward_flops: int
     backward_counted: bool  # False: the counter saw no backward operation, and backward_flops is 2 × forward
+    convolution_flops: int  # the part of both done by convolutions (the rest: matmuls and attention)
     forward_ops: int
     backward_ops: int
     optimizer_ops: int
@@ -105,6 +106,8 @@ def measure_step(workload: Workload) -> StepCost:
         with OperationCounter() as backward_ops:
             loss.backward()
         backward_flops = flops.get_total_flops() - forward_flops
+        by_operation = flops.get_flop_counts().get("Global", {})
+        convolution_flops = sum(count for operation, count in by_operation.items() if "conv" in str(operation))
     optimizer_ops, state_bytes = _optimizer_step(model, workload.optimizer)
     counted = backward_flops > 0 or forward_flops == 0
     return StepCost(
@@ -112,6 +115,7 @@ def measure_step(workload: Workload) -> StepCost:
         forward_flops=forward_flops,
         backward_flops=backward_flops if counted else 2 * forward_flops,
         backward_counted=counted,
+        convolution_flops=convolution_flops if counted else 3 * convolution_flops,
         forward_ops=forward_ops.count,
         backward_ops=backward_ops.count,
         optimizer_ops=optimizer_ops,

@@ -24,17 +24,18 @@ __all__ = ["MachineProbe", "machine_probe", "probe_cache_path", "probe_key"]
 MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}  # square fp32 matrices: big enough to run near the peak
 COPY_BYTES = {"cpu": 64 * 2**20, "cuda": 1024 * 2**20}
 SECONDS_PER_FIGURE = 0.3
-VERSION = 1  # of what is measured and how: a cache entry of another version is measured again
+VERSION = 2  # of what is measured and how: a cache entry of another version is measured again
 
 
 @dataclass(frozen=True)
 class MachineProbe:
-    """What `machine_probe` measured: FLOP/s of fp32 matmuls (and bf16 where bf16 kernels are fast), bytes/s of
-    a large copy (read + write), and seconds per small dispatched operation."""
+    """What `machine_probe` measured: FLOP/s of fp32 matmuls (and bf16 where bf16 kernels are fast) and of a 3×3
+    convolution, bytes/s of a large copy (read + write), and seconds per small dispatched operation."""
 
     key: str
     matmul_flops: float
     bf16_matmul_flops: float | None
+    convolution_flops: float
     bandwidth: float
     op_seconds: float
     measured: str  # when, UTC
@@ -101,6 +102,7 @@ def _measure(device: torch.device, key: str) -> MachineProbe:
         key=key,
         matmul_flops=_matmul_flops(device, torch.float32),
         bf16_matmul_flops=_matmul_flops(device, torch.bfloat16) if bf16_fast else None,
+        convolution_flops=_convolution_flops(device),
         bandwidth=_bandwidth(device),
         op_seconds=_op_seconds(device),
         measured=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -114,6 +116,15 @@ def _matmul_flops(device: torch.device, dtype: torch.dtype) -> float:
     out = torch.empty(size, size, device=device, dtype=dtype)
     seconds = _best_time(lambda: torch.mm(left, right, out=out), device)
     return 2 * size**3 / seconds
+
+
+def _convolution_flops(device: torch.device) -> float:
+    """FLOP/s of a 3×3 convolution of 64 channels into 64 over a batch of 32 28×28 maps (a small CNN's layer)."""
+    batch, channels, side = 32, 64, 28
+    images = torch.randn(batch, channels, side, side, device=device)
+    kernels = torch.randn(channels, channels, 3, 3, device=device)
+    seconds = _best_time(lambda: torch.nn.functional.conv2d(images, kernels, padding=1), device)
+    return 2 * batch * channels * side * side * channels * 9 / seconds
 
 
 def _bandwidth(device: torch.device) -> float:

@@ -4,10 +4,13 @@ The model kind builds what `fit` would train (`kind.workload`: the same preproce
 rows, or the same corpus and tokenizer, and the same model); one training step of a copy of that model on a real
 batch is measured (`deepwright.compute.measure_step`), and this machine's probe turns it into time:
 
-    micro-batch = max(FLOPs / matmul FLOP/s, bytes moved / bandwidth) + operations × seconds per operation
+    micro-batch = matmul FLOPs / matmul FLOP/s + convolution FLOPs / convolution FLOP/s
+                  + bytes moved / bandwidth + operations × seconds per operation
     step        = gradient_accumulation × micro-batch + optimizer (its bytes / bandwidth + its operations)
 
-where the bytes moved are the saved activations three times (written by the forward pass, read and their gradients
+The parts add up rather than overlap, since a step's operations run one after another: the matmuls and
+convolutions are bound by arithmetic, the element-wise operations between them (activations, norms, pooling) by
+memory. The bytes moved are the saved activations three times (written by the forward pass, read and their gradients
 written by the backward pass), the weights three times (read forward and backward, gradients written) and the batch
 twice (gathered). Small models' steps are mostly operations; large ones' mostly arithmetic. The epoch (or run) time
 is the steps' time: validation and evaluation are not counted.
@@ -114,13 +117,14 @@ def estimate_step(cost: Any, probe: Any, *, items: int, accumulation: int = 1, p
     on `cost.items` of them and the machine's `probe` (see the module docstring)."""
     scale = items / max(1, cost.items)
     flops = (cost.forward_flops + cost.backward_flops) * scale
+    convolutions = cost.convolution_flops * scale
     traffic = 3 * cost.saved_bytes * scale + 3 * cost.parameter_bytes + 2 * cost.batch_bytes * scale
-    arithmetic = flops / probe.peak(precision)
+    arithmetic = (flops - convolutions) / probe.peak(precision) + convolutions / probe.convolution_flops
     memory = traffic / probe.bandwidth
     operations = (cost.forward_ops + cost.backward_ops) * probe.op_seconds
     optimizer_bytes = 2 * cost.parameter_bytes + cost.gradient_bytes + 2 * cost.optimizer_state_bytes
     optimizer = optimizer_bytes / probe.bandwidth + cost.optimizer_ops * probe.op_seconds
-    step = accumulation * (max(arithmetic, memory) + operations) + optimizer
+    step = accumulation * (arithmetic + memory + operations) + optimizer
     return StepTime(arithmetic=arithmetic, memory=memory, operations=operations, optimizer=optimizer, step=step)
 
 

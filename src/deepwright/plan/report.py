@@ -110,7 +110,8 @@ def _machine(plan: Any) -> list[str]:
     bf16 = f", {quantity(probe.bf16_matmul_flops, 'FLOP/s')} bf16" if probe.bf16_matmul_flops else ""
     return [
         f"machine ({plan.device}, {plan.threads} thread{'s' if plan.threads != 1 else ''}; probed {probe.measured})",
-        f"  matmul {quantity(probe.matmul_flops, 'FLOP/s')} fp32{bf16} · memory {size(probe.bandwidth)}/s · "
+        f"  matmul {quantity(probe.matmul_flops, 'FLOP/s')} fp32{bf16} · convolution "
+        f"{quantity(probe.convolution_flops, 'FLOP/s')} · memory {size(probe.bandwidth)}/s · "
         f"{probe.op_seconds * 1e6:.1f} µs per operation",
     ]
 
