@@ -203,6 +203,22 @@ def test_predict_to_standard_output(flow: Flow) -> None:
     assert len(predictions) == 120
 
 
+def test_predict_into_a_pipe_closed_early_ends_without_a_traceback(flow: Flow) -> None:
+    """`deepwright predict … | head -1`: the reader leaves after the header of 20,000 rows of predictions."""
+    write_frame(make_frame(20_000, seed=4), flow.folder / "many.csv")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepwright", "predict", "--model", "runs/people/model", "--data", "many.csv"],
+        cwd=flow.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.readline() == f"{TARGET}_prediction,{TARGET}_probability\n".encode()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
 def test_datasets(tmp_path: Path) -> None:
     listing = run_cli("datasets", cwd=tmp_path)
     assert listing.returncode == 0
