@@ -5,6 +5,7 @@ reused; bad input as exit status 2; and `mfu` in every round of a run's log.json
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -17,8 +18,10 @@ import yaml
 
 import deepwright as dp
 from deepwright.compute import MachineProbe, Workload, machine_probe, measure_step
+from deepwright.config import OptimizerConfig
 from deepwright.kinds import model_kind
 from deepwright.plan import format_plan, make_plan
+from deepwright.training.optim import build_optimizer
 from tests.helpers import Outcome, Trained, assert_user_error, make_config, make_frame, write_config, write_frame
 from tests.images import DIGITS, image_config
 
@@ -115,6 +118,23 @@ def test_the_forward_flops_of_an_mlp_are_two_in_out_per_linear_per_sample(tmp_pa
     write_frame(make_frame(), tmp_path / "people.csv")
     plan = make_plan(config, tmp_path / "people.csv")
     assert plan.cost.forward_flops / plan.cost.items == 2 * (2 * 16 + 16 * 1)  # 2 numbers → 16 → the binary's logit
+
+
+@pytest.mark.parametrize(("optimizer", "states"), [("adam", 2), ("adamw", 2), ("sgd", 1), ("plain sgd", 0)])
+def test_a_measured_step_leaves_the_model_as_it_was_and_finds_the_optimizer_state(optimizer: str, states: int) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Dropout(0.5)).eval()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    batch = torch.randn(16, 4)
+    options = {"type": optimizer.split()[-1], "momentum": 0.0 if optimizer == "plain sgd" else 0.9}
+    build = functools.partial(build_optimizer, options=OptimizerConfig(**options))
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    cost = measure_step(Workload(model, batch, None, items=16, optimizer=build))
+    assert torch.rand(1) == expected  # the random stream goes on as if nothing ran
+    assert not model.training and all(parameter.grad is None for parameter in model.parameters())
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())  # running stats
+    assert cost.optimizer_state_bytes == states * cost.parameter_bytes and cost.optimizer_ops > 0
 
 
 def test_the_activation_memory_is_what_autograd_saves_at_the_configured_batch(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 passes (torch's `FlopCounterMode`), the aten operations it dispatches (a counting dispatch mode), the bytes of the
 tensors autograd saves for the backward pass (`saved_tensors_hooks`), and the optimizer's operations and state.
 
-The step runs on a copy of the model with the random-number state forked, so the model that trains afterwards,
-its batch-norm statistics and the run's random stream are untouched.
+The forward and backward passes run on the model itself, in training mode, with the random-number state forked; its
+buffers (batch-norm statistics), gradients and mode are put back afterwards, so the model that trains next and the
+run's random stream are as they were, and no copy of the weights is made. Only the optimizer's step runs on a copy.
 """
 
 from __future__ import annotations
@@ -80,9 +81,15 @@ class OperationCounter(TorchDispatchMode):
 
 
 def measure_step(workload: Workload) -> StepCost:
-    """Run one training step of `workload` on a copy of its model, counting what it costs (see the module
+    """Run one training step of `workload`, counting what it costs, and leave its model as it was (see the module
     docstring). The batch is moved to the model's device."""
-    model = copy.deepcopy(workload.model).train()
+    model = workload.model
+    was_training = model.training
+    model.train()
+    buffers = [buffer.detach().clone() for buffer in model.buffers()]
+    gradients = [parameter.grad for parameter in model.parameters()]
+    for parameter in model.parameters():
+        parameter.grad = None
     device = next(model.parameters()).device
     batch = _to_device(workload.batch, device)
     parameters = {parameter.untyped_storage().data_ptr() for parameter in model.parameters()}
@@ -110,7 +117,7 @@ def measure_step(workload: Workload) -> StepCost:
         convolution_flops = sum(count for operation, count in by_operation.items() if "conv" in str(operation))
     optimizer_ops, state_bytes = _optimizer_step(model, workload.optimizer)
     counted = backward_flops > 0 or forward_flops == 0
-    return StepCost(
+    cost = StepCost(
         items=workload.items,
         forward_flops=forward_flops,
         backward_flops=backward_flops if counted else 2 * forward_flops,
@@ -125,16 +132,26 @@ def measure_step(workload: Workload) -> StepCost:
         gradient_bytes=sum(parameter.nbytes for parameter in model.parameters() if parameter.requires_grad),
         optimizer_state_bytes=state_bytes,
     )
+    with torch.no_grad():
+        for buffer, before in zip(model.buffers(), buffers):
+            buffer.copy_(before)
+    for parameter, gradient in zip(model.parameters(), gradients):
+        parameter.grad = gradient
+    model.train(was_training)
+    return cost
 
 
 def _optimizer_step(
     model: nn.Module, optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None
 ) -> tuple[int, int]:
-    """The operations one step of the optimizer built by `optimizer` dispatches on `model`'s gradients, and the
-    bytes of the state it then keeps (moments, momentum); (0, 0) without one."""
+    """The operations one step of the optimizer built by `optimizer` dispatches on a copy of `model` (with its
+    gradients), and the bytes of the state it then keeps (moments, momentum); (0, 0) without one."""
     if optimizer is None:
         return 0, 0
-    built = optimizer(model)
+    duplicate = copy.deepcopy(model)
+    for twin, parameter in zip(duplicate.parameters(), model.parameters()):
+        twin.grad = None if parameter.grad is None else parameter.grad.clone()
+    built = optimizer(duplicate)
     built.step()  # the first step creates the state: not counted
     with OperationCounter() as counter:
         built.step()
