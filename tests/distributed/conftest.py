@@ -21,11 +21,11 @@ def table_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def train_command(project: Path, *args: object) -> list[str]:
-    """`python -m deepwright train` on the project's config and data into runs/, quietly, with `args`."""
+def train_command(project: Path, *args: object, data: str = "data.csv") -> list[str]:
+    """`python -m deepwright train` on the project's config.yaml and `data` into runs/, quietly, with `args`."""
     return [
         sys.executable,
-        *("-m", "deepwright", "train", "--config", "config.yaml", "--data", "data.csv", "--output", "runs"),
+        *("-m", "deepwright", "train", "--config", "config.yaml", "--data", data, "--output", "runs"),
         "--quiet",
         *map(str, args),
     ]

@@ -72,6 +72,8 @@ class LanguageModelKind:
         model.to(device)
         blocks = block_windows(train_ids, config.model.block_size)[: options.batch_size, :-1]
         flops = training_flops(Workload(model, blocks, None, blocks.numel(), "token"), options.precision)  # for MFU
+        if options.strategy == "fsdp":  # FSDP2 replaces the parameters by their shards: before the optimizer takes them
+            distributed.wrap(model, "fsdp")
         state = create_language_model_state(model, options)
         preprocessing = {"tokenizer": tokenizer.to_str(), "vocabulary_size": tokenizer.get_vocab_size()}
         sizes = {"train": len(train_ids), "validation": 0 if validation_ids is None else len(validation_ids), "test": 0}

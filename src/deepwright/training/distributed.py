@@ -186,12 +186,15 @@ class Distributed:
     def wrap(self, model: nn.Module, strategy: str = "ddp") -> nn.Module:
         """The module that trains `model` across the ranks: `DistributedDataParallel` (gradients averaged over the
         ranks after each backward pass), or for `strategy` 'fsdp' `model` itself with its parameters sharded by
-        FSDP2 (each child block that `model.blocks` lists, then the rest). One process trains `model` as it is."""
+        FSDP2 (each child block that `model.blocks` lists, then the rest; in place, so an optimizer must be built
+        after, and a sharded model is returned as it is). One process trains `model` as it is."""
         if not self.enabled:
             return model
         if strategy == "fsdp":
             from torch.distributed.fsdp import fully_shard
 
+            if _is_sharded(model):
+                return model
             for block in getattr(model, "blocks", ()):
                 fully_shard(block)
             return fully_shard(model)

@@ -103,7 +103,10 @@ def check_finite(state: TrainState, record: dict[str, float]) -> None:
     """A `ConfigError` naming the round and its steps when a loss in `record` or a weight of the model is inf or
     NaN: training diverged, and every later step and the saved model would be NaN too."""
     bad = {key: value for key, value in record.items() if key.endswith("loss") and not math.isfinite(value)}
-    weights = [parameter.detach().isfinite().all() for parameter in state.model.parameters()]
+    weights = [  # an FSDP parameter (a DTensor) is checked on this rank's shard
+        (parameter.to_local() if hasattr(parameter, "to_local") else parameter).detach().isfinite().all()
+        for parameter in state.model.parameters()
+    ]
     if not bad and (not weights or bool(torch.stack(weights).all())):
         return
     what = ", ".join(f"{key} is {value}" for key, value in list(bad.items())[:2]) or "the weights hold inf or NaN"
