@@ -158,6 +158,18 @@ def test_gradient_checkpointing_gives_the_same_gradients(bert_checkpoints: Check
     assert torch.allclose(*gradients, atol=1e-6)
 
 
+def test_training_drops_the_columns_every_row_pads(bert_checkpoints: Checkpoints) -> None:
+    text = feature(bert_checkpoints("bert"))
+    ids = torch.from_numpy(text.transform(TEXTS[:2]))
+    padded = torch.cat([ids, torch.zeros(2, 7, dtype=ids.dtype)], dim=1)
+    encoder = text.build_encoder()
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    with torch.no_grad():
+        assert torch.allclose(encoder.train()(padded), encoder.eval()(padded), atol=1e-6)
+
+
 def test_a_pytorch_model_bin_is_read_with_weights_only(bert_checkpoints: Checkpoints, tmp_path: Path) -> None:
     folder = shutil.copytree(bert_checkpoints("bert"), tmp_path / "bin")
     from safetensors.torch import load_file

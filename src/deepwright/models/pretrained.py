@@ -6,7 +6,8 @@ ever downloaded: the hub is switched off (`HF_HUB_OFFLINE=1`, `local_files_only=
 local folder is a `ConfigError`.
 
 `PretrainedEncoder` wraps `transformers.AutoModel`: token ids (B, T), padded with the model's pad id → the last
-hidden states → one vector per text (`pooling`: the first token's, or the mean over the real tokens). It is
+hidden states → one vector per text (`pooling`: the first token's, or the mean over the real tokens); in
+training, the columns that are padding in every row of a batch are dropped first (the same result, less work). It is
 built from the model's config alone (a bundle: the weights are loaded afterwards) or with the checkpoint's
 weights (training). `trainable` freezes all of it or all but the last N layers, `lora` adds adapters through
 `peft`, and `learning_rates` gives the optimizer one rate per layer (layer-wise decay). `transformers` and
@@ -162,6 +163,8 @@ class PretrainedEncoder(nn.Module):
         return cls(model, options.pooling, pad_id, layers, lr=options.lr, layer_decay=options.layer_decay)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.training:  # columns that are padding in every row cost work and change nothing: drop them
+            ids = ids[:, : max(1, int((ids != self.pad_id).sum(dim=1).max()))]
         mask = ids != self.pad_id  # (B, T)
         hidden = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (B, T, D)
         if self.pooling == "cls":
