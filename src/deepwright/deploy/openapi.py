@@ -127,7 +127,13 @@ def generate_openapi() -> dict[str, Any]:
                     "application/json": {
                         "schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
                     },
-                    "text/event-stream": {"schema": {"type": "string"}},
+                    "text/event-stream": {  # each event: data {"text": piece}, the last 'end' with the whole text
+                        "schema": {
+                            "type": "object",
+                            "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+                            "required": ["data"],
+                        }
+                    },
                 },
             }
         }
