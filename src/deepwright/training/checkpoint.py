@@ -77,7 +77,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated file or one that holds more than plain data
         raise DataError(
-            f"cannot read the checkpoint ({error}); start the run again without --resume", source=str(path)
+            f"cannot read the checkpoint: it is torn, damaged or holds more than tensors and plain data "
+            f"({type(error).__name__}); start the run again without --resume",
+            source=str(path),
         ) from None
 
 
@@ -119,7 +121,7 @@ class CheckpointFolder:
             if not self.last.is_file():
                 raise
             failure = error
-        reason = failure.reason.split(";")[0]
+        reason = failure.reason.split(";")[0].removeprefix("cannot read the checkpoint: ")
         for path in self.step_files():
             if os.path.samefile(path, self.last):
                 continue  # the same file as last.pt, just as unreadable
@@ -129,7 +131,7 @@ class CheckpointFolder:
                 continue
             warnings.warn(
                 DeepwrightWarning(
-                    f"{self.last} cannot be read ({reason}); resuming from {path.name}, the newest checkpoint that can"
+                    f"{self.last} cannot be read: {reason}; resuming from {path.name}, the newest checkpoint that can"
                 ),
                 stacklevel=2,
             )
