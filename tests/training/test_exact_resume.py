@@ -117,9 +117,10 @@ def test_the_checkpoints_inside_an_epoch_hold_its_position(tmp_path: Path, monke
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert (checkpoint["step"], checkpoint["epoch"], checkpoint["round_batches"]) == (5, 1, 0)
     previous = load_checkpoint(tmp_path / "checkpoints" / "step-00000004.pt")
-    assert (previous["step"], previous["epoch"], previous["round_batches"], previous["round_rows"]) == (4, 0, 8, 64)
-    assert previous["round_loss"].shape == () and previous["round_start_generator"].dtype == torch.uint8
-    assert previous["world_size"] == 1 and len(previous["rng"]) == 1
+    assert (previous["step"], previous["epoch"], previous["round_batches"]) == (4, 0, 8)
+    assert previous["world_size"] == 1 and len(previous["ranks"]) == 1 and previous["ranks"][0]["round_rows"] == 64
+    assert previous["ranks"][0]["round_loss"].shape == () and previous["round_start_generator"].dtype == torch.uint8
+    assert set(previous["ranks"][0]["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert not (tmp_path / "checkpoints" / "step-00000002.pt").exists()  # keep_checkpoints: 2
 
 

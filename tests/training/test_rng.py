@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepwright.training.checkpoint import load_checkpoint, save_checkpoint
-from deepwright.training.rng import gather_rng_states, restore_rng_states, rng_states, world
+from deepwright.training.rng import gather_ranks, own_entry, restore_rng_states, rng_states, world
 
 
 def draws() -> tuple:
@@ -24,7 +24,7 @@ def test_the_states_survive_a_weights_only_checkpoint_and_give_the_same_draws(tm
     random.seed(3)
     np.random.randn()  # numpy holds a cached second gaussian now
     random.gauss(0, 1)  # and so does Python
-    save_checkpoint(tmp_path / "rng.pt", {"rng": gather_rng_states()})
+    save_checkpoint(tmp_path / "rng.pt", {"rng": rng_states()})
     expected = draws()
     restore_rng_states(load_checkpoint(tmp_path / "rng.pt")["rng"])  # read with weights_only=True
     assert draws() == expected
@@ -32,6 +32,7 @@ def test_the_states_survive_a_weights_only_checkpoint_and_give_the_same_draws(tm
 
 def test_one_process_is_rank_0_of_1_and_its_state_is_plain_data() -> None:
     assert world() == (0, 1)
+    assert gather_ranks("mine") == ["mine"]
     state = rng_states()
     assert isinstance(state["torch"], torch.Tensor)
     assert isinstance(state["numpy"]["keys"], torch.Tensor) and state["numpy"]["keys"].shape == (624,)
@@ -47,5 +48,5 @@ def test_each_rank_gets_its_own_state_back_and_new_ranks_wrap_around(monkeypatch
         expected.append(torch.rand(2))
     for rank, world_size, saved in ((1, 2, 1), (0, 2, 0), (2, 3, 0)):  # (2 of 3) wraps around to rank 0's
         monkeypatch.setattr("deepwright.training.rng.world", lambda rank=rank, size=world_size: (rank, size))
-        restore_rng_states(states)
+        restore_rng_states(own_entry(states))
         assert torch.equal(torch.rand(2), expected[saved]), (rank, world_size)

@@ -125,8 +125,9 @@ def resume_state(state: TrainState, checkpoint_path: Path, log_path: Path) -> No
     or unreadable checkpoint is a `DataError`; a missing log holds no records. Resuming with another number of
     processes than the checkpoint's is a `DeepwrightWarning`: the run continues, in another data order."""
     checkpoint = CheckpointFolder(checkpoint_path).load()
-    saved, now = checkpoint.get("world_size", 1), world()[1]
-    if saved != now:
+    rank, now = world()
+    saved = checkpoint.get("world_size", 1)
+    if saved != now and rank == 0:
         warnings.warn(
             DeepwrightWarning(
                 f"the checkpoint at step {checkpoint['step']} was taken with {saved} process(es), and the run "
@@ -136,7 +137,7 @@ def resume_state(state: TrainState, checkpoint_path: Path, log_path: Path) -> No
             stacklevel=2,
         )
     state.restore(checkpoint, read_log(log_path))
-    if world()[0] == 0:
+    if rank == 0:
         text = "".join(json.dumps(record) + "\n" for record in state.history)
         write_atomically(log_path, lambda file: file.write(text.encode("utf-8")))
 

@@ -2,8 +2,8 @@
 
 A checkpoint is read with `torch.load(weights_only=True)`, so the states are tensors, numbers, lists and dicts:
 torch's global CPU generator (dropout, augmentation), each CUDA device's when CUDA is in use, numpy's global
-generator and Python's `random`. In a distributed run every rank has its own; `gather_rng_states` collects them
-all on every rank (a collective), and `restore_rng_states` gives each rank its own back.
+generator and Python's `random`. In a distributed run every rank has its own: `gather_ranks` collects a value of
+every rank (a collective), and `own_entry` picks this rank's back out.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.distributed
 
-__all__ = ["gather_rng_states", "restore_rng_states", "rng_states", "world"]
+__all__ = ["gather_ranks", "own_entry", "restore_rng_states", "rng_states", "world"]
 
 
 def world() -> tuple[int, int]:
@@ -30,7 +30,7 @@ def rng_states() -> dict[str, Any]:
 
     >>> state = rng_states()
     >>> first = (torch.rand(2), np.random.rand(), random.random())
-    >>> restore_rng_states([state])
+    >>> restore_rng_states(state)
     >>> second = (torch.rand(2), np.random.rand(), random.random())
     >>> torch.equal(first[0], second[0]) and first[1:] == second[1:]
     True
@@ -52,20 +52,24 @@ def rng_states() -> dict[str, Any]:
     }
 
 
-def gather_rng_states() -> list[dict[str, Any]]:
-    """Every rank's `rng_states()`, in rank order (a collective in a distributed run: every rank must call it)."""
+def gather_ranks(value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order (a collective in a distributed run: every rank must call it)."""
     size = world()[1]
     if size == 1:
-        return [rng_states()]
-    states: list[Any] = [None] * size
-    torch.distributed.all_gather_object(states, rng_states())
-    return states
+        return [value]
+    values: list[Any] = [None] * size
+    torch.distributed.all_gather_object(values, value)
+    return values
 
 
-def restore_rng_states(states: list[dict[str, Any]]) -> None:
-    """Set this process's generators to its rank's entry of `states` (as `gather_rng_states` made them); a run
-    resumed with more ranks than it had gives the new ones the state of the rank they wrap around to."""
-    state = states[world()[0] % len(states)]
+def own_entry(entries: list[Any]) -> Any:
+    """This rank's entry of what `gather_ranks` gathered; a run resumed with more ranks than it had gives the new
+    ones the entry of the rank they wrap around to."""
+    return entries[world()[0] % len(entries)]
+
+
+def restore_rng_states(state: dict[str, Any]) -> None:
+    """Set this process's generators to `state` (as `rng_states` made it)."""
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available():
         for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):

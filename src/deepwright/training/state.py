@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepwright.training.rng import gather_rng_states, restore_rng_states, world
+from deepwright.training.rng import gather_ranks, own_entry, restore_rng_states, rng_states, world
 
 __all__ = ["TrainState"]
 
@@ -27,7 +27,6 @@ _SCALARS = (
     "best_weights",
     "stopped_early",
     "round_batches",
-    "round_rows",
     "round_seconds",
     "round_start_generator",
 )
@@ -50,8 +49,8 @@ class TrainState:
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
     round_batches: int = 0  # batches done in the round in progress (0: it has not started)
-    round_rows: int = 0  # rows (the step loop: blocks) those batches held
-    round_loss: torch.Tensor = field(default_factory=lambda: torch.zeros(()))  # their summed loss
+    round_rows: int = 0  # rows (the step loop: blocks) of those batches that this rank trained on
+    round_loss: torch.Tensor = field(default_factory=lambda: torch.zeros(()))  # their summed loss, this rank's
     round_seconds: float = 0.0  # time spent on them before the last resume
     round_start_generator: torch.Tensor | None = None  # the epoch loop's shuffling generator as the epoch began
 
@@ -78,10 +77,10 @@ class TrainState:
         self.round_batches = 0
 
     def checkpoint(self) -> dict[str, Any]:
-        """The state as plain data for `save_checkpoint`, with every generator's state (`rng`, one entry per
-        rank) and the number of processes (`world_size`). In a distributed run every rank must call it (it
-        gathers their generators). The history is left out (it grows each round, and the run's log.jsonl holds
-        it); `restore` takes it back from there."""
+        """The state as plain data for `save_checkpoint`, with what each rank holds of its own (`ranks`: its
+        generators' states, `rng`, and its share of the round, `round_loss` and `round_rows`) and the number of
+        processes (`world_size`). In a distributed run every rank must call it (it gathers the ranks' parts). The
+        history is left out (it grows each round, and the run's log.jsonl holds it); `restore` takes it back."""
         payload = {name: getattr(self, name) for name in _SCALARS}
         return {
             **payload,
@@ -89,8 +88,9 @@ class TrainState:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "generator": self.generator.get_state(),
-            "round_loss": self.round_loss.detach().cpu(),
-            "rng": gather_rng_states(),
+            "ranks": gather_ranks(
+                {"rng": rng_states(), "round_loss": self.round_loss.detach().cpu(), "round_rows": self.round_rows}
+            ),
             "torch_rng": torch.get_rng_state(),  # this rank's alone, as checkpoints before `rng` held it
             "world_size": world()[1],
         }
@@ -105,6 +105,8 @@ class TrainState:
         fresh = TrainState(self.model, self.optimizer, self.schedule, self.generator)
         for name in _SCALARS:  # a checkpoint from before the round fields was taken at a round's end
             setattr(self, name, checkpoint.get(name, getattr(fresh, name)))
-        self.round_loss = checkpoint.get("round_loss", fresh.round_loss)
-        restore_rng_states(checkpoint.get("rng") or [{"torch": checkpoint["torch_rng"]}])
+        mine = own_entry(checkpoint["ranks"]) if "ranks" in checkpoint else {"rng": {"torch": checkpoint["torch_rng"]}}
+        self.round_loss = mine.get("round_loss", fresh.round_loss)
+        self.round_rows = mine.get("round_rows", fresh.round_rows)
+        restore_rng_states(mine["rng"])
         self.history = [record for record in history if record["step"] <= self.step]
