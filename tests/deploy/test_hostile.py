@@ -431,3 +431,32 @@ def test_a_server_beyond_this_machine_without_a_token_warns(
     assert "warning: listening beyond this machine without --token" in outcome.stderr
     outcome = cli("serve", "--model", trained.result.bundle_dir, "--host", "0.0.0.0", "--token", "t", cwd=tmp_path)
     assert "warning" not in outcome.stderr
+
+
+def test_bodies_held_at_once_are_bounded_with_a_503(predictor: Predictor, served: Served) -> None:
+    model = slow(predictor, 0.05)
+    settings = ServerSettings(max_rows=20, max_body_bytes=64 << 10, max_bytes_in_flight=64 << 10)
+    body = b'{"rows": ' + __import__("json").dumps(served.rows[:20]).encode() + b"}"
+    body += b" " * ((40 << 10) - len(body))  # 40 kB: two of them are over the 64 kB in flight
+    headers = {"content-type": "application/json"}
+    with TestClient(create_app(model, settings)) as client:
+        thread = threading.Thread(target=lambda: client.post("/predict", content=body, headers=headers))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while client.get("/health").json()["queued_requests"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        refused = client.post("/predict", content=body, headers=headers)
+        thread.join()
+        after = client.post("/predict", content=body, headers=headers)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "try again shortly" in refused.json()["error"]
+    assert after.status_code == 200
+
+
+def test_an_access_log_that_cannot_be_written_is_refused_before_listening(
+    trained: Trained, cli, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("x")
+    for target in (tmp_path / "a-file" / "access.log", tmp_path):
+        outcome = cli("serve", "--model", trained.result.bundle_dir, "--access-log", target, cwd=tmp_path)
+        assert "--access-log" in assert_user_error(outcome)

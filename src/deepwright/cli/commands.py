@@ -199,6 +199,10 @@ def serve(args: argparse.Namespace) -> None:
         )
     if args.onnx and args.runtime != "onnx":
         raise ConfigError("--onnx needs --runtime onnx")
+    if args.access_log and not args.no_access_log:  # a log that cannot be written is refused before listening
+        from deepwright.data.io import check_writable
+
+        check_writable(args.access_log, folder=False, option="--access-log")
     require_extra("serve", "fastapi", "uvicorn", *(("onnx", "onnxruntime") if args.runtime == "onnx" else ()))
     from deepwright.deploy import server
     from deepwright.deploy.service import ServerSettings

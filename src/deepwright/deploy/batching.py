@@ -131,7 +131,7 @@ class InferenceQueue:
         """Rows per model call for a request of `rows` rows sent in `body_bytes` bytes: at most `chunk_rows`,
         fewer when its rows are large.
 
-        >>> InferenceQueue(print, chunk_rows=256).chunk_size(10_000, 40 << 20)   # 4 kB a row
+        >>> InferenceQueue(print, chunk_rows=256).chunk_size(10_000, 30 << 20)   # 3 kB a row
         256
         >>> InferenceQueue(print, chunk_rows=256).chunk_size(100, 50 << 20)      # 0.5 MB a row
         2

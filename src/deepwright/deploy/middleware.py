@@ -122,11 +122,15 @@ class BearerToken:
 
 class BodyLimit:
     """Refuses (413) a request body larger than `max_bytes`, by its Content-Length before reading anything, or
-    while reading a body sent without one."""
+    while reading a body sent without one; and (503, with Retry-After) a body that would take the bytes of the
+    bodies being received or served at once above `max_bytes_in_flight`, so that many large uploads together
+    cannot exhaust the memory."""
 
-    def __init__(self, app: App, max_bytes: int) -> None:
+    def __init__(self, app: App, max_bytes: int, max_bytes_in_flight: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_in_flight = max_bytes_in_flight if max_bytes_in_flight is not None else 8 * max_bytes
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -140,7 +144,7 @@ class BodyLimit:
             if int(length) > self.max_bytes:
                 await self._refuse(send, int(length))
                 return
-            await self.app(scope, receive, send)
+            await self._within_budget(int(length), scope, receive, send)
             return
         messages, total = [], 0  # no Content-Length (chunked): read the body first, within the limit
         while True:
@@ -156,7 +160,24 @@ class BodyLimit:
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
-        await self.app(scope, replay, send)
+        await self._within_budget(total, scope, replay, send)
+
+    async def _within_budget(self, size: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request while its body counts against the bytes in flight, or refuse it (503)."""
+        if size and self.in_flight + size > self.max_in_flight:
+            await json_error(
+                send,
+                503,
+                f"the server is receiving {self.in_flight:,} bytes of other requests (at most "
+                f"{self.max_in_flight:,}); try again shortly",
+                [(b"retry-after", b"1")],
+            )
+            return
+        self.in_flight += size
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= size
 
     async def _refuse(self, send: Send, size: int, *, at_least: bool = False) -> None:
         what = f"over {self.max_bytes:,}" if at_least else f"{size:,}"

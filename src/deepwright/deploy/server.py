@@ -68,7 +68,8 @@ def create_app(model: ServedModel, settings: ServerSettings | None = None, *, na
         add_generate_route(app, service)
     add_error_handlers(app)
     customise_openapi(app, service)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    in_flight = max(settings.max_bytes_in_flight, settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_bytes_in_flight=in_flight)
     if settings.token:
         app.add_middleware(BearerToken, token=settings.token, public=_is_public)
     app.add_middleware(AccessLog)

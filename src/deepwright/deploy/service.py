@@ -54,6 +54,7 @@ class ServerSettings:
     max_queued_requests: int = 1_000  # requests admitted at once (waiting or running); more get a 429
     max_queued_rows: int = 100_000  # rows admitted at once; more get a 429
     chunk_rows: int = 256  # rows per model call of a many-row request (single rows are answered between chunks)
+    max_bytes_in_flight: int = 256 << 20  # request bodies held at once (at least one of max_body_bytes); more: 503
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work (`ConfigError`), before anything listens."""
@@ -69,6 +70,7 @@ class ServerSettings:
             "max_queued_requests": self.max_queued_requests,
             "max_queued_rows": self.max_queued_rows,
             "chunk_rows": self.chunk_rows,
+            "max_bytes_in_flight": self.max_bytes_in_flight,
         }
         for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -169,6 +171,7 @@ class Service:
                 "max_queued_requests": settings.max_queued_requests,
                 "max_queued_rows": settings.max_queued_rows,
                 "chunk_rows": settings.chunk_rows,
+                "max_bytes_in_flight": max(settings.max_bytes_in_flight, settings.max_body_bytes),
                 "max_prompt_chars": settings.max_prompt_chars,
                 "max_new_tokens": settings.max_new_tokens,
             },
