@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -255,6 +256,8 @@ def _with_adapters(model: nn.Module, options: PretrainedEncoderConfig) -> nn.Mod
     lora = options.lora
     settings = peft.LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.targets)
     try:
-        return peft.get_peft_model(model, settings)
+        with warnings.catch_warnings():  # peft asks transformers 5 for a property it has renamed
+            warnings.simplefilter("ignore", FutureWarning)
+            return peft.get_peft_model(model, settings)
     except ValueError as error:
         raise ConfigError(f"encoder.lora: {error}; name the layers to adapt in lora.targets") from None
