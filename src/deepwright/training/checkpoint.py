@@ -32,10 +32,11 @@ __all__ = ["CheckpointFolder", "load_checkpoint", "save_checkpoint", "sync_folde
 _STEP_FILE = re.compile(r"step-(\d+)\.pt")
 
 
-def write_atomically(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def write_atomically(path: str | Path, write: Callable[[IO[bytes]], None], *, sync: bool = True) -> None:
     """Call `write` with a binary file that becomes `path` only once it is whole and on disk: a temporary file
-    beside `path`, flushed and fsynced, renamed over `path`, then the folder fsynced. On an error (or a kill) the
-    old `path` stays as it was."""
+    beside `path`, flushed and fsynced, renamed over `path`, then the folder fsynced (unless `sync` is False: a
+    caller that renames more in the folder fsyncs it once, after the last). On an error (or a kill) the old
+    `path` stays as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
@@ -47,7 +48,8 @@ def write_atomically(path: str | Path, write: Callable[[IO[bytes]], None]) -> No
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
-    sync_folder(path.parent)
+    if sync:
+        sync_folder(path.parent)
 
 
 def sync_folder(folder: Path) -> None:
@@ -61,9 +63,9 @@ def sync_folder(folder: Path) -> None:
         os.close(handle)
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+def save_checkpoint(path: str | Path, payload: dict[str, Any], *, sync: bool = True) -> None:
     """Write `payload` to `path` atomically (`write_atomically`)."""
-    write_atomically(path, lambda file: torch.save(payload, file))
+    write_atomically(path, lambda file: torch.save(payload, file), sync=sync)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -104,8 +106,8 @@ class CheckpointFolder:
         steps after this one (a run resumed from an older checkpoint takes those steps again)."""
         step = payload["step"]
         newest = self.folder / f"step-{step:08d}.pt"
-        save_checkpoint(newest, payload)
-        _link_or_copy(newest, self.last)
+        save_checkpoint(newest, payload, sync=False)
+        _link_or_copy(newest, self.last)  # then the folder is fsynced, once for both
         older = [path for path in self.step_files() if path != newest]
         kept = [path for path in older if _step_number(path) < step][: self.keep - 1]
         for path in older:
@@ -153,7 +155,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         try:
             os.link(source, temporary)
         except OSError:
-            write_atomically(temporary, lambda file: _copy_into(source, file))
+            write_atomically(temporary, lambda file: _copy_into(source, file), sync=False)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -82,8 +82,8 @@ def end_round(
     checkpoints: CheckpointFolder | None,
 ) -> None:
     """Close a round with its `record`: add it to `state.history`, mark the round done, and on rank 0 show it
-    with `report` and append it to the log at `log_path` as one JSON line (flushed to disk before the checkpoint
-    that follows, so no checkpoint is ever newer than the log); then save the checkpoint (`save_state`). A round
+    with `report` and append it to the log at `log_path` as one JSON line (on disk before the checkpoint that
+    follows, so that no checkpoint is ever newer than the log); then save the checkpoint (`save_state`). A round
     whose loss or weights are not finite stops the run first (`check_finite`): nothing of it is saved."""
     check_finite(state, record)
     state.history.append(record)
@@ -94,8 +94,9 @@ def end_round(
         if log_path is not None:
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(record) + "\n")
-                log.flush()
-                os.fsync(log.fileno())
+                if checkpoints is not None:  # on disk before the checkpoint that follows
+                    log.flush()
+                    os.fsync(log.fileno())
     save_state(state, checkpoints)
 
 
