@@ -151,8 +151,8 @@ def test_the_activation_memory_is_what_autograd_saves_at_the_configured_batch(tm
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA allocator's figures need a GPU")
 def test_the_activation_memory_matches_the_cuda_allocator(tmp_path: Path) -> None:
-    config = dp.Pipeline.from_config(make_config(batch_size=64, device="cuda")).config
-    write_frame(make_frame(rows=2000), tmp_path / "people.csv")
+    config = dp.Pipeline.from_config(make_config(batch_size=512, device="cuda")).config  # tensors well above the
+    write_frame(make_frame(rows=2000), tmp_path / "people.csv")  # allocator's 512-byte rounding
     plan = make_plan(config, tmp_path / "people.csv")
     workload = model_kind("ecd").workload(config, tmp_path / "people.csv", tmp_path / "cache")
     model = workload.model.cuda()
@@ -175,6 +175,16 @@ def test_an_image_folder_plan(cli: CLI, tmp_path: Path) -> None:
     assert "rows: 24 after cleaning" in planned.stdout
     assert "encoders[image]" in planned.stdout
     assert not (tmp_path / ".cache").exists()  # the decoded images went to a temporary folder
+
+
+def test_a_forecast_plan(tmp_path: Path) -> None:
+    from tests.pipelines.test_forecast import config, series
+
+    series().to_csv(tmp_path / "sales.csv", index=False)
+    plan = make_plan(config(), tmp_path / "sales.csv")
+    assert_sections(format_plan(plan))
+    assert plan.data["split"]["train"] == 37 and plan.steps_per_epoch == 3  # windows of the training steps
+    assert plan.total_parameters == sum(count for _, count in plan.parameters) > 0
 
 
 def test_a_language_model_plan_and_its_run_log_mfu(cli: CLI, tmp_path: Path) -> None:
