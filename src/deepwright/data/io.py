@@ -30,6 +30,7 @@ __all__ = [
     "read_class_folders",
     "read_table",
     "safe_name",
+    "utf8_problem",
     "write_problem",
 ]
 
@@ -116,12 +117,21 @@ def check_unique_names(names: list[str], source: str) -> None:
 
 
 def not_utf8(source: str | Path | bytes, name: str) -> DataError:
-    """The `DataError` for delimited text that is not UTF-8: the line and byte of the first bad byte in the file
-    (or bytes) `source`, and how to convert the file. Text is read as UTF-8 only: guessing another encoding
-    would turn the same bytes into different labels on different machines.
+    """The `DataError` for delimited text known not to be UTF-8 (`utf8_problem`'s, or a general one).
 
-    >>> str(not_utf8("a,b\\nNa\\xefve,1\\n".encode("latin-1"), "data.csv")).split(";")[0]
-    'data.csv: is not UTF-8 text: line 2 has the byte 0xef at byte 7 of the file (…Na\\\\xefve,1…)'
+    Text is read as UTF-8 only: guessing another encoding would turn the same bytes into different labels on
+    different machines.
+    """
+    fallback = DataError("cannot be read, it is not UTF-8 text; save it as UTF-8", source=name)
+    return utf8_problem(source, name) or fallback
+
+
+def utf8_problem(source: str | Path | bytes, name: str) -> DataError | None:
+    """The `DataError` naming the line and byte of the first byte of the file (or bytes) `source` that is not
+    UTF-8, and how to convert the file; None when it is all UTF-8.
+
+    >>> str(utf8_problem("a,b\\nNa\\xefve,1\\n".encode("latin-1"), "data.csv")).split(";")[0]
+    'data.csv: cannot be read, it is not UTF-8 text: line 2 has the byte 0xef at byte 7 of the file (…Na\\\\xefve,1…)'
     """
     import codecs
 
@@ -141,13 +151,13 @@ def not_utf8(source: str | Path | bytes, name: str) -> DataError:
                 line += block[:at].count(b"\n") or block[:at].count(b"\r")
                 where = f"line {line} has the byte 0x{block[at]:02x} at byte {offset + at + 1} of the file"
                 return DataError(
-                    f"is not UTF-8 text: {where} (…{shown}…); save it as UTF-8 (a spreadsheet's 'CSV UTF-8', or "
-                    "iconv -f latin1 -t utf-8 FILE > NEW.csv for a latin-1 file)",
+                    f"cannot be read, it is not UTF-8 text: {where} (…{shown}…); save it as UTF-8 (a spreadsheet's "
+                    "'CSV UTF-8', or iconv -f latin1 -t utf-8 FILE > NEW.csv for a latin-1 file)",
                     source=name,
                 )
             offset += len(block)
             line += block.count(b"\n") or block.count(b"\r")
-    return DataError("is not UTF-8 text; save it as UTF-8", source=name)
+    return None
 
 
 def _read_file(path: Path) -> pd.DataFrame:
@@ -215,11 +225,17 @@ def _read_delimited(path: Path, delimiter: str) -> pd.DataFrame:
     import pyarrow as pa
     from pyarrow import csv
 
-    table = csv.read_csv(
-        path,
-        parse_options=csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=csv.ConvertOptions(strings_can_be_null=True),
-    )
+    try:
+        table = csv.read_csv(
+            path,
+            parse_options=csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=csv.ConvertOptions(strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid:  # a parse error in a UTF-16 file, say, is its encoding's fault
+        problem = utf8_problem(path, str(path))
+        if problem is None:
+            raise
+        raise problem from None
     try:  # pyarrow reads cells that are not UTF-8 as bytes, never to be labels of b'...'; names fail to decode
         utf8 = not any(pa.types.is_binary(field.type) or "\ufffd" in field.name for field in table.schema)
     except UnicodeDecodeError:

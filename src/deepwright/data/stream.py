@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from deepwright.data.io import SUPPORTED_SUFFIXES, Table, check_unique_names, not_utf8, read_table
+from deepwright.data.io import SUPPORTED_SUFFIXES, Table, check_unique_names, not_utf8, read_table, utf8_problem
 from deepwright.errors import DataError
 
 __all__ = ["Chunk", "read_chunks", "read_delimited_bytes"]
@@ -123,6 +123,7 @@ def _delimited_stream(
                 strings_can_be_null=True,
             ),
         )
+        _check_schema(reader.schema, columns or header, origin)
         start = 0
         for batch in _rebatched(reader, chunk_rows):
             done = raw.tell() / size if size else 1.0
@@ -130,9 +131,29 @@ def _delimited_stream(
             start += batch.num_rows
     except pa.ArrowInvalid as error:
         reason = str(error).strip().splitlines()[0]
-        if "invalid UTF8" in reason:
-            raise not_utf8(origin[1], source) from None
+        problem = utf8_problem(origin[1], source)  # a parse error in text that is not UTF-8 is its encoding's fault
+        if problem is not None:
+            raise problem from None
         raise DataError(f"cannot be read as CSV ({reason}); check the file's format", source=source) from None
+
+
+def _check_schema(schema: Any, names: list[str], origin: tuple[str, Path | bytes]) -> None:
+    """A `DataError` unless pyarrow read the header as `_header` did (`names`) and every column as text: a
+    column name or a cell that is not UTF-8 breaks both."""
+    import pyarrow as pa
+
+    try:
+        read = schema.names
+    except UnicodeDecodeError:  # pyarrow cannot even name the column
+        raise not_utf8(origin[1], origin[0]) from None
+    if any(pa.types.is_binary(field.type) for field in schema):
+        raise not_utf8(origin[1], origin[0])
+    if read != names:
+        raise DataError(
+            "the header line cannot be read the same way twice (a quoted column name holding a line break?); "
+            "put every column name on the first line",
+            source=origin[0],
+        )
 
 
 def _parquet(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
