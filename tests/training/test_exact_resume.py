@@ -148,3 +148,16 @@ def test_a_log_line_torn_by_a_kill_is_dropped_on_resume(tmp_path: Path) -> None:
     resume_state(state, tmp_path / "checkpoints" / "last.pt", log)
     assert state.history == trained.history
     assert log.read_text() == whole
+
+
+def test_a_checkpoint_from_before_exact_resume_still_resumes_at_its_epoch(tmp_path: Path) -> None:
+    options = TrainerConfig(epochs=2, batch_size=8)
+    trained = run(new_state(options, 70), options, tmp_path)
+    last = tmp_path / "checkpoints" / "last.pt"
+    new_keys = {"ranks", "world_size", "round_batches", "round_seconds", "round_start_generator"}
+    old = {key: value for key, value in load_checkpoint(last).items() if key not in new_keys}
+    save_checkpoint(last, old)  # what a checkpoint held before: torch's generator alone (torch_rng), no position
+    state = new_state(options, 70, model_seed=1)
+    resume_state(state, last, tmp_path / "log.jsonl")
+    assert (state.epoch, state.step, state.round_batches) == (trained.epoch, trained.step, 0)
+    assert torch.equal(state.generator.get_state(), trained.generator.get_state())

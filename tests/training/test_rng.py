@@ -50,3 +50,14 @@ def test_each_rank_gets_its_own_state_back_and_new_ranks_wrap_around(monkeypatch
         monkeypatch.setattr("deepwright.training.rng.world", lambda rank=rank, size=world_size: (rank, size))
         restore_rng_states(own_entry(states))
         assert torch.equal(torch.rand(2), expected[saved]), (rank, world_size)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_cuda_generators_come_back_too() -> None:
+    torch.cuda.manual_seed_all(7)
+    torch.rand(1, device="cuda")  # CUDA is initialised: its generators are saved
+    state = rng_states()
+    assert len(state["cuda"]) == torch.cuda.device_count()
+    expected = torch.rand(4, device="cuda")
+    restore_rng_states(state)
+    assert torch.equal(torch.rand(4, device="cuda"), expected)
