@@ -60,6 +60,7 @@ def test_the_encoder_is_transformers_forward_before_and_after_a_state_round_trip
     with torch.no_grad():
         ours, theirs = encoder(ids), reference(path, ids, text.pad_id_, pooling)
     assert (ours - theirs).abs().max() <= 1e-5
+    assert text.state()["checkpoint"] == str(path.resolve())  # recorded, never read back
     loaded = TextFeature(text.options, "input")
     loaded.load_state(json.loads(json.dumps(text.state())))  # through JSON, as preprocessing.json
     assert np.array_equal(loaded.transform(TEXTS), ids.numpy())

@@ -11,7 +11,8 @@ With `encoder: {type: pretrained, path: DIR}` the text is tokenized by DIR's tok
 included, and padded with the model's pad id; a text longer than `max_length` tokens is cut (said once, in a
 `DeepwrightWarning`). The preprocessing state then carries the tokenizer JSON and the model's config.json, so
 that a bundle builds its encoder (models/pretrained.py) with no hub and no checkpoint folder; the fine-tuned
-weights are the bundle's own.
+weights are the bundle's own (with LoRA: the whole weights, base and adapters, unmerged). The checkpoint's path
+is recorded in the state, for the record only.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class TextFeature(Feature):
         self.tokenizer_: Any = None
         self.vocabulary_size_: int | None = None
         self.model_config_: dict[str, Any] | None = None  # pretrained: the checkpoint's config.json
+        self.checkpoint_: str | None = None  # pretrained: the checkpoint folder it was fitted on
         self.pad_id_ = 0
         self.weights_: Path | None = None  # pretrained, fitted (not loaded): the weights training starts from
         self._told_of_cuts = False
@@ -80,7 +82,8 @@ class TextFeature(Feature):
                 f"input {self.name!r}: max_length {self.options.max_length} is more than the {positions} positions "
                 "the pretrained model has; lower max_length"
             )
-        self.load_state({"tokenizer": checkpoint.tokenizer, "model_config": checkpoint.config})
+        state = {"tokenizer": checkpoint.tokenizer, "model_config": checkpoint.config}
+        self.load_state({**state, "checkpoint": str(checkpoint.path.resolve())})
         self.weights_ = checkpoint.weights
 
     def transform(self, values: np.ndarray) -> np.ndarray:
@@ -104,7 +107,11 @@ class TextFeature(Feature):
     def state(self) -> dict[str, Any]:
         check_is_fitted(self, "tokenizer_")
         if self.pretrained:
-            return {"tokenizer": self.tokenizer_.to_str(), "model_config": self.model_config_}
+            return {
+                "tokenizer": self.tokenizer_.to_str(),
+                "model_config": self.model_config_,
+                "checkpoint": self.checkpoint_,
+            }
         return {"tokenizer": self.tokenizer_.to_str(), "vocabulary_size": self.vocabulary_size_}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -116,6 +123,7 @@ class TextFeature(Feature):
         options = self.options
         self.tokenizer_ = checkpoint_tokenizer(state["tokenizer"], options.max_length, options.truncation)
         self.model_config_ = state["model_config"]
+        self.checkpoint_ = state["checkpoint"]  # where it came from, for the record: the bundle never reads it
         self.vocabulary_size_ = int(self.model_config_["vocab_size"])
         self.pad_id_ = _pad_id(self.model_config_, self.tokenizer_)
 
