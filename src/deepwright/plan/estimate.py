@@ -21,9 +21,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepwright.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deepwright.compute import MachineProbe, StepCost
 
 __all__ = ["Plan", "StepTime", "estimate_step", "make_plan"]
 
@@ -49,8 +52,8 @@ class Plan:
     data: dict[str, Any]
     parameters: list[tuple[str, int]]
     total_parameters: int
-    cost: Any  # the measured `StepCost`
-    probe: Any  # the `MachineProbe`
+    cost: StepCost  # the measured step
+    probe: MachineProbe
     device: str
     threads: int
     precision: str
@@ -112,7 +115,9 @@ class Plan:
         }
 
 
-def estimate_step(cost: Any, probe: Any, *, items: int, accumulation: int = 1, precision: str = "fp32") -> StepTime:
+def estimate_step(
+    cost: StepCost, probe: MachineProbe, *, items: int, accumulation: int = 1, precision: str = "fp32"
+) -> StepTime:
     """The time of one optimizer step over micro-batches of `items` samples (tokens), from the `StepCost` measured
     on `cost.items` of them and the machine's `probe` (see the module docstring)."""
     scale = items / max(1, cost.items)

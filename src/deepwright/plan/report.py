@@ -6,14 +6,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deepwright.plan.estimate import Plan
 
 __all__ = ["duration", "format_plan", "quantity", "size"]
 
 OPTIMIZER_STATE = {"adam": "2 moments", "adamw": "2 moments", "sgd": "momentum"}
 
 
-def format_plan(plan: Any) -> str:
+def format_plan(plan: Plan) -> str:
     """Every section of `plan` (a `Plan`), as lines of text."""
     return "\n".join(
         [
@@ -29,7 +32,7 @@ def format_plan(plan: Any) -> str:
     )
 
 
-def _data(plan: Any) -> list[str]:
+def _data(plan: Plan) -> list[str]:
     data = plan.data
     if "tokens" in data:
         tokens = data["tokens"]
@@ -47,13 +50,13 @@ def _data(plan: Any) -> list[str]:
     ]
 
 
-def _parameters(plan: Any) -> list[str]:
+def _parameters(plan: Plan) -> list[str]:
     width = max(len(name) for name, _ in [*plan.parameters, ("total", 0)])
     lines = [f"  {name:<{width}}  {count:>12,}" for name, count in plan.parameters]
     return ["parameters", *lines, f"  {'total':<{width}}  {plan.total_parameters:>12,}"]
 
 
-def _flops(plan: Any) -> list[str]:
+def _flops(plan: Plan) -> list[str]:
     cost, unit = plan.cost, plan.unit
     backward = "counted" if cost.backward_counted else "2 × forward: the counter saw no backward operation"
     per = max(1, cost.items)
@@ -65,7 +68,7 @@ def _flops(plan: Any) -> list[str]:
     ]
 
 
-def _memory(plan: Any) -> list[str]:
+def _memory(plan: Plan) -> list[str]:
     state = OPTIMIZER_STATE.get(plan.optimizer, "")
     state = "none" if plan.optimizer == "sgd" and not plan.memory["optimizer_state"] else state
     lines = [
@@ -89,7 +92,7 @@ def _memory_line(memory: dict[str, int], optimizer: str) -> str:
     )
 
 
-def _steps(plan: Any) -> list[str]:
+def _steps(plan: Plan) -> list[str]:
     accumulation = f" × {plan.accumulation} accumulated" if plan.accumulation > 1 else ""
     if plan.steps_per_epoch is None:
         return [
@@ -105,7 +108,7 @@ def _steps(plan: Any) -> list[str]:
     ]
 
 
-def _machine(plan: Any) -> list[str]:
+def _machine(plan: Plan) -> list[str]:
     probe = plan.probe
     bf16 = f", {quantity(probe.bf16_matmul_flops, 'FLOP/s')} bf16" if probe.bf16_matmul_flops else ""
     return [
@@ -116,7 +119,7 @@ def _machine(plan: Any) -> list[str]:
     ]
 
 
-def _estimate(plan: Any) -> list[str]:
+def _estimate(plan: Plan) -> list[str]:
     step, cost = plan.step, plan.cost
     operations = cost.forward_ops + cost.backward_ops
     rank = f" per rank of {plan.nproc} processes" if plan.nproc > 1 else ""
