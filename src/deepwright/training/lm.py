@@ -125,7 +125,6 @@ def train_language_model(
             optimizer_step.backward(loss, step=micro_batch == accumulation - 1)
             state.round_loss += loss.detach()
         state.round_batches += accumulation
-        state.round_rows += accumulation * options.batch_size
         state.round_seconds += time.perf_counter() - started
         cpu_seconds += time.process_time() - cpu_started
         if state.step % options.eval_every and state.step != options.max_steps:

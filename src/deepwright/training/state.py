@@ -49,9 +49,9 @@ class TrainState:
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
     round_batches: int = 0  # batches done in the round in progress (0: it has not started)
-    round_rows: int = 0  # rows (the step loop: blocks) of those batches that this rank trained on
+    round_rows: int = 0  # the epoch loop: rows of those batches that this rank trained on
     round_loss: torch.Tensor = field(default_factory=lambda: torch.zeros(()))  # their summed loss, this rank's
-    round_seconds: float = 0.0  # time spent on them before the last resume
+    round_seconds: float = 0.0  # the seconds they took (a resumed round adds its own to the saved ones)
     round_start_generator: torch.Tensor | None = None  # the epoch loop's shuffling generator as the epoch began
 
     def start_round(self, device: torch.device) -> None:
