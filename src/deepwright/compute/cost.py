@@ -85,9 +85,21 @@ def measure_step(workload: Workload) -> StepCost:
     docstring). The batch is moved to the model's device."""
     model = workload.model
     was_training = model.training
-    model.train()
     buffers = [buffer.detach().clone() for buffer in model.buffers()]
     gradients = [parameter.grad for parameter in model.parameters()]
+    try:
+        return _measure(workload)
+    finally:
+        with torch.no_grad():
+            for buffer, before in zip(model.buffers(), buffers):
+                buffer.copy_(before)
+        for parameter, gradient in zip(model.parameters(), gradients):
+            parameter.grad = gradient
+        model.train(was_training)
+
+
+def _measure(workload: Workload) -> StepCost:
+    model = workload.model.train()
     for parameter in model.parameters():
         parameter.grad = None
     device = next(model.parameters()).device
@@ -117,7 +129,7 @@ def measure_step(workload: Workload) -> StepCost:
         convolution_flops = sum(count for operation, count in by_operation.items() if "conv" in str(operation))
     optimizer_ops, state_bytes = _optimizer_step(model, workload.optimizer)
     counted = backward_flops > 0 or forward_flops == 0
-    cost = StepCost(
+    return StepCost(
         items=workload.items,
         forward_flops=forward_flops,
         backward_flops=backward_flops if counted else 2 * forward_flops,
@@ -132,13 +144,6 @@ def measure_step(workload: Workload) -> StepCost:
         gradient_bytes=sum(parameter.nbytes for parameter in model.parameters() if parameter.requires_grad),
         optimizer_state_bytes=state_bytes,
     )
-    with torch.no_grad():
-        for buffer, before in zip(model.buffers(), buffers):
-            buffer.copy_(before)
-    for parameter, gradient in zip(model.parameters(), gradients):
-        parameter.grad = gradient
-    model.train(was_training)
-    return cost
 
 
 def _optimizer_step(
