@@ -122,7 +122,7 @@ def not_utf8(source: str | Path | bytes, name: str) -> DataError:
     Text is read as UTF-8 only: guessing another encoding would turn the same bytes into different labels on
     different machines.
     """
-    fallback = DataError("cannot be read, it is not UTF-8 text; save it as UTF-8", source=name)
+    fallback = DataError("cannot be read as CSV, it is not UTF-8 text; save it as UTF-8", source=name)
     return utf8_problem(source, name) or fallback
 
 
@@ -130,8 +130,8 @@ def utf8_problem(source: str | Path | bytes, name: str) -> DataError | None:
     """The `DataError` naming the line and byte of the first byte of the file (or bytes) `source` that is not
     UTF-8, and how to convert the file; None when it is all UTF-8.
 
-    >>> str(utf8_problem("a,b\\nNa\\xefve,1\\n".encode("latin-1"), "data.csv")).split(";")[0]
-    'data.csv: cannot be read, it is not UTF-8 text: line 2 has the byte 0xef at byte 7 of the file (…Na\\\\xefve,1…)'
+    >>> str(utf8_problem("a,b\\nNa\\xefve,1\\n".encode("latin-1"), "data.csv")).split(": ", 2)[2].split(";")[0]
+    'line 2 has the byte 0xef at byte 7 of the file (…Na\\\\xefve,1…)'
     """
     import codecs
 
@@ -151,8 +151,8 @@ def utf8_problem(source: str | Path | bytes, name: str) -> DataError | None:
                 line += block[:at].count(b"\n") or block[:at].count(b"\r")
                 where = f"line {line} has the byte 0x{block[at]:02x} at byte {offset + at + 1} of the file"
                 return DataError(
-                    f"cannot be read, it is not UTF-8 text: {where} (…{shown}…); save it as UTF-8 (a spreadsheet's "
-                    "'CSV UTF-8', or iconv -f latin1 -t utf-8 FILE > NEW.csv for a latin-1 file)",
+                    f"cannot be read as CSV, it is not UTF-8 text: {where} (…{shown}…); save it as UTF-8 (a "
+                    "spreadsheet's 'CSV UTF-8', or iconv -f latin1 -t utf-8 FILE > NEW.csv for a latin-1 file)",
                     source=name,
                 )
             offset += len(block)
@@ -304,13 +304,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 def check_writable(target: str | Path, *, folder: bool, option: str = "--output") -> None:
     """Raise a `DataError` now, before any work, when `target` (a file, or a `folder` of files) cannot be
     written: a folder where a file is wanted or the other way round, a file in the way of its parent folders,
-    or a folder where new files cannot be made. Folders that are missing are created."""
+    or a folder where new files cannot be made. Nothing is left behind: missing folders are not created, the
+    nearest folder that exists is tried instead."""
     target = Path(target)
     wanted, other = ("a folder", "a file") if folder else ("a file", "a folder")
     if target.exists() and target.is_dir() != folder:
         raise DataError(f"{option} needs {wanted}, and this is {other}; give another path", source=str(target))
+    existing = target if folder else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        _new_file_beside((target if folder else target.parent) / "write-check").unlink()
+        if not existing.is_dir():
+            raise DataError(f"cannot be written: {_WRITE_ERRORS[errno.ENOTDIR]}")
+        _new_file_beside(existing / "write-check").unlink()
     except DataError as error:
         raise DataError(f"{option} {error.reason}", source=str(target)) from None
 

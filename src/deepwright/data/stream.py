@@ -30,6 +30,7 @@ from deepwright.errors import DataError
 __all__ = ["Chunk", "read_chunks", "read_delimited_bytes"]
 
 _BLOCK_BYTES = 4 << 20  # bytes pyarrow reads and parses at a time
+_HEADER_BYTES = 16 << 20  # the longest header line read (a file without line breaks is not read whole for it)
 _COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 
 
@@ -163,6 +164,7 @@ def _parquet(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]
         file = parquet.ParquetFile(path)
     except Exception as error:  # pyarrow raises several types for a file that is not Parquet
         raise DataError(f"cannot be read as PARQUET ({error}); check the file's format", source=str(path)) from None
+    check_unique_names(file.schema_arrow.names, str(path))
     _require(file.schema_arrow.names, columns, str(path))
     total = max(file.metadata.num_rows, 1)
     start = 0
@@ -195,13 +197,18 @@ def _whole(table: Table, columns: list[str]) -> Chunk:
 
 def _header(stream: Any, delimiter: str, source: str | Path) -> list[str]:
     """The column names on the first line of delimited text (ended by LF, CRLF or a classic-Mac CR alone)."""
-    first = b""
+    first = bytearray()
     while b"\n" not in first and b"\r" not in first:  # read(), not readline(): compressed streams have only read()
         block = stream.read(1 << 16)
         if not block:
             break
         first += block
-    first = re.split(b"[\r\n]", first, maxsplit=1)[0]
+        if len(first) > _HEADER_BYTES:
+            raise DataError(
+                f"the first line is longer than {_HEADER_BYTES >> 20} MiB; is this a delimited text file?",
+                source=source,
+            )
+    first = re.split(b"[\r\n]", bytes(first), maxsplit=1)[0]
     if not first.strip():
         raise DataError("the file is empty; it needs a header line and at least one row", source=source)
     try:
