@@ -460,3 +460,17 @@ def test_an_access_log_that_cannot_be_written_is_refused_before_listening(
     for target in (tmp_path / "a-file" / "access.log", tmp_path):
         outcome = cli("serve", "--model", trained.result.bundle_dir, "--access-log", target, cwd=tmp_path)
         assert "--access-log" in assert_user_error(outcome)
+
+
+def test_an_inline_image_bomb_is_a_422_not_a_500(client: TestClient, served: Served) -> None:
+    """A 400-megapixel PNG of half a megabyte: PIL refuses to decode it, and the row is refused by name."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, "PNG")
+    bomb = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    body = assert_refused(client.post("/predict", json={"rows": [{**served.rows[0], "photo": bomb}]}), 422)
+    assert body["problems"][0]["field"] == "photo"

@@ -64,7 +64,7 @@ def decode_image(cell: Any, layout: ImageLayout) -> np.ndarray:
                 else:
                     image = image.resize(size, Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise MediaError(f"{describe_cell(cell)} is not a readable image ({type(error).__name__})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
@@ -87,7 +87,7 @@ def _probe(cell: Any) -> tuple[int, int, bool]:
     try:
         with Image.open(source) as image:
             return image.height, image.width, image.mode in _GREY_MODES
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise MediaError(f"{describe_cell(cell)} is not a readable image ({type(error).__name__})") from None
 
 
