@@ -160,6 +160,7 @@ def test_kill_nine_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_pat
     target = kill_at_random(tmp_path, train(tmp_path / "config.yaml", data, "killed"), killed, steps, rng)
     resumed = run_cli("train", "--resume", killed, "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, f"(seed {seed}, target step {target}) {resumed.stderr}"
+    assert not list((killed / "checkpoints").glob(".*")), "a temporary file was left"
     # The uninterrupted run, in this process (the same code and thread count as the CLI's, without its start-up).
     dp.Pipeline.from_config(config).fit(data, output_dir=tmp_path / "runs", run_name="whole", progress=False)
     assert_same_run(tmp_path / "runs" / "whole", killed)

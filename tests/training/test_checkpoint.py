@@ -90,6 +90,14 @@ def test_the_folder_keeps_the_last_k_and_last_pt_is_the_newest(tmp_path: Path) -
     assert sorted(p.name for p in single.folder.iterdir()) == ["last.pt", "step-00000002.pt"]
 
 
+def test_a_save_removes_what_a_write_cut_short_by_a_kill_left(tmp_path: Path) -> None:
+    folder = CheckpointFolder(tmp_path / "last.pt", keep=1)
+    (tmp_path / ".step-00000003.pt.x1y2.partial").write_bytes(b"half")
+    (tmp_path / ".last.pt.link.partial").write_bytes(b"")
+    folder.save(payload(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step-00000004.pt"]
+
+
 def test_a_run_resumed_from_an_older_checkpoint_drops_the_later_ones(tmp_path: Path) -> None:
     folder = CheckpointFolder(tmp_path / "last.pt", keep=3)
     for step in (2, 4, 6):

@@ -102,8 +102,9 @@ class CheckpointFolder:
 
     def save(self, payload: dict[str, Any]) -> None:
         """Write `payload` (taken at optimizer step `payload["step"]`) as the newest checkpoint: its step file,
-        then `last.pt`, each atomically; then remove the step files beyond the last `keep`, and any left from
-        steps after this one (a run resumed from an older checkpoint takes those steps again)."""
+        then `last.pt`, each atomically; then remove the step files beyond the last `keep`, any left from steps
+        after this one (a run resumed from an older checkpoint takes those steps again), and the temporary files
+        of a write that a kill cut short."""
         step = payload["step"]
         newest = self.folder / f"step-{step:08d}.pt"
         save_checkpoint(newest, payload, sync=False)
@@ -113,6 +114,8 @@ class CheckpointFolder:
         for path in older:
             if path not in kept:
                 path.unlink(missing_ok=True)
+        for path in self.folder.glob(".*.partial"):  # left by a run killed while it wrote (one writer: no other)
+            path.unlink(missing_ok=True)
 
     def load(self) -> dict[str, Any]:
         """The newest checkpoint that can be read: `last.pt`, or when it is torn or corrupt, the newest readable
