@@ -15,7 +15,7 @@ from deepwright.cli.parser import build_parser
 from deepwright.errors import ConfigError
 from deepwright.training.distributed import Distributed
 from tests.distributed.conftest import run, train_command
-from tests.helpers import assert_user_error
+from tests.helpers import assert_user_error, make_config, write_config
 
 RELATIVE_TOLERANCE = 1e-5  # float sums in another order (two half batches, gradients averaged by DDP)
 
@@ -72,6 +72,14 @@ def test_a_rank_that_fails_ends_the_run_with_its_message(table_project: Path) ->
 def test_a_batch_the_processes_cannot_share_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"trainer.batch_size 15 does not divide among 2 processes.*such as 16"):
         Distributed(rank=0, world_size=2).per_rank_batch(15, "trainer.batch_size")
+
+
+def test_the_launcher_refuses_a_batch_the_processes_cannot_share(table_project: Path, cli) -> None:
+    write_config(table_project, make_config(batch_size=15))
+    arguments = ("--config", "config.yaml", "--data", "data.csv", "--nproc", 2, "--nnodes", 2, "--node-rank", 0)
+    message = assert_user_error(cli("train", *arguments, cwd=table_project))
+    assert "trainer.batch_size 15 does not divide among 4 processes" in message  # before any worker starts
+    assert not (table_project / "runs").exists()
 
 
 def test_launcher_options_need_nproc(table_project: Path, cli) -> None:

@@ -69,7 +69,9 @@ def train(args: argparse.Namespace) -> None:
     if args.nproc:
         from deepwright.training.launch import Launch, launch
 
-        launch(Launch(**{name: getattr(args, name) for name in LAUNCH_OPTIONS}), worker_arguments(args))
+        config = args.config or (Path(args.resume) / "config.yaml" if args.resume else None)
+        options = Launch(**{name: getattr(args, name) for name in LAUNCH_OPTIONS})
+        launch(options, worker_arguments(args), config=config)
         return
     from deepwright.training.distributed import worker
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepwright.errors import ConfigError, DeepwrightError
-from deepwright.training.distributed import ERROR_DIR_ENV
+from deepwright.training.distributed import ERROR_DIR_ENV, Distributed
 
 __all__ = ["LAUNCH_OPTIONS", "Launch", "RankFailed", "launch"]
 
@@ -52,6 +52,16 @@ class Launch:
     master_addr: str | None = None
     master_port: int | None = None
 
+    @property
+    def world_size(self) -> int | None:
+        """The number of processes of the run, when it is fixed (not an elastic range of machines such as 1:4).
+
+        >>> Launch(4, nnodes="2").world_size, Launch(4, nnodes="1:2").world_size
+        (8, None)
+        """
+        nodes = self.nnodes or "1"
+        return self.nproc * int(nodes) if nodes.isdigit() else None
+
     def torchrun_arguments(self) -> list[str]:
         """The command line torchrun gets before the worker's module.
 
@@ -66,16 +76,25 @@ class Launch:
         return arguments
 
 
-def launch(options: Launch, worker_arguments: list[str]) -> None:
+def launch(options: Launch, worker_arguments: list[str], *, config: Path | None = None) -> None:
     """Run `deepwright train <worker_arguments>` in `options.nproc` processes through torchrun and wait for them.
 
-    A worker's `DeepwrightError` comes back as `RankFailed` (the lowest failing rank's message); a worker that
-    crashed otherwise ends this process with status 1 (its traceback is above); a rendezvous that never completes
-    (another machine that does not join) is a `ConfigError` naming the endpoint.
+    The run's `config` file (when given) is checked first, and its global batch against the number of processes,
+    before any worker starts. A worker's `DeepwrightError` comes back as `RankFailed` (the lowest failing rank's
+    message); a worker that crashed otherwise ends this process with status 1 (its traceback is above); a
+    rendezvous that never completes (another machine that does not join) is a `ConfigError` naming the endpoint;
+    Ctrl+C stops every worker and is a `KeyboardInterrupt`.
     """
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
+
+    if config is not None and Path(config).is_file() and options.world_size is not None:
+        from deepwright.config import load_config
+
+        batch_size = load_config(config).trainer.batch_size
+        Distributed(world_size=options.world_size).per_rank_batch(batch_size, "trainer.batch_size")
 
     command = [*options.torchrun_arguments(), "-m", "deepwright", "train", *worker_arguments]
     with tempfile.TemporaryDirectory(prefix="deepwright-ranks-") as errors, _environment(ERROR_DIR_ENV, errors):
@@ -84,6 +103,8 @@ def launch(options: Launch, worker_arguments: list[str]) -> None:
                 torchrun.run(torchrun.parse_args(command))
         except ChildFailedError as failure:
             _raise_rank_failure(Path(errors), failure)
+        except SignalException:
+            raise KeyboardInterrupt from None
         except RendezvousError as error:
             where = options.rdzv_endpoint or f"{options.master_addr or 'localhost'}:{options.master_port or 29500}"
             raise ConfigError(
