@@ -22,6 +22,7 @@ from deepwright.errors import DataError, DeepwrightError
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Table",
+    "as_text",
     "atomic_path",
     "check_unique_names",
     "check_writable",
@@ -246,21 +247,27 @@ def _read_delimited(path: Path, delimiter: str) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    import pyarrow as pa
     import pyarrow.parquet as parquet
 
-    table = parquet.read_table(path)
+    return as_text(parquet.read_table(path), str(path)).to_pandas()
+
+
+def as_text(table: Any, source: str) -> Any:
+    """The Arrow `table` (or record batch) with its byte columns decoded as UTF-8 text: bytes are text to a
+    table model, never labels of b'…'; a column that is not UTF-8 is a `DataError` naming it."""
+    import pyarrow as pa
+
     for index, field in enumerate(table.schema):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            try:  # bytes columns are text to a table model: UTF-8 text, or refused
+            try:
                 table = table.set_column(index, field.name, table.column(index).cast(pa.string()))
             except pa.ArrowInvalid:
                 raise DataError(
                     "holds bytes that are not UTF-8 text; store the column as UTF-8 strings",
                     column=field.name,
-                    source=str(path),
+                    source=source,
                 ) from None
-    return table.to_pandas()
+    return table
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:

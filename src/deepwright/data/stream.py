@@ -24,7 +24,15 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 
-from deepwright.data.io import SUPPORTED_SUFFIXES, Table, check_unique_names, not_utf8, read_table, utf8_problem
+from deepwright.data.io import (
+    SUPPORTED_SUFFIXES,
+    Table,
+    as_text,
+    check_unique_names,
+    not_utf8,
+    read_table,
+    utf8_problem,
+)
 from deepwright.errors import DataError
 
 __all__ = ["Chunk", "read_chunks", "read_delimited_bytes"]
@@ -170,7 +178,7 @@ def _parquet(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]
     start = 0
     for batch in file.iter_batches(batch_size=chunk_rows, columns=columns):
         start += batch.num_rows
-        table = _table(batch.to_pandas(), start - batch.num_rows, str(path), path.resolve().parent)
+        table = _table(as_text(batch, str(path)).to_pandas(), start - batch.num_rows, str(path), path.resolve().parent)
         yield Chunk(table, start / total)
 
 
