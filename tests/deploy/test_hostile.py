@@ -474,3 +474,12 @@ def test_an_inline_image_bomb_is_a_422_not_a_500(client: TestClient, served: Ser
     bomb = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
     body = assert_refused(client.post("/predict", json={"rows": [{**served.rows[0], "photo": bomb}]}), 422)
     assert body["problems"][0]["field"] == "photo"
+
+
+def test_a_tsv_body_is_read_with_tabs(client: TestClient, served: Served) -> None:
+    import pandas as pd
+
+    tsv = pd.DataFrame(served.rows[:3]).to_csv(index=False, sep="\t").encode()
+    response = client.post("/predict", content=tsv, headers={"content-type": "text/tab-separated-values"})
+    assert response.status_code == 200, response.text
+    assert len(response.text.strip().splitlines()) == 4

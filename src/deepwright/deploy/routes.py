@@ -125,14 +125,14 @@ def add_predict_route(app: FastAPI, service: Service) -> None:
     strings = [entry.name for entry in service.fields if entry.request_type != "media"]
     settings = service.settings
 
-    def parse_csv(data: bytes, source: str) -> Any:
+    def parse_csv(data: bytes, source: str, delimiter: str) -> Any:
         """The upload as a `Table` of at most max_rows rows, inline files only and no string over its limit; on
         a worker thread of its own (parsing a large upload holds neither the event loop nor the model)."""
         from deepwright.data.media import is_inline
         from deepwright.data.stream import read_delimited_bytes
 
         try:
-            table = read_delimited_bytes(data, columns=input_names, source=source)
+            table = read_delimited_bytes(data, columns=input_names, source=source, delimiter=delimiter)
         except (ValueError, csv.Error) as error:  # a parser's refusal of the bytes sent (encoding, quoting…)
             reason = f"cannot be read as CSV ({type(error).__name__}: {_first_line(error)})"
             raise DataError(reason, source=source) from None
@@ -175,7 +175,8 @@ def add_predict_route(app: FastAPI, service: Service) -> None:
             if kind in _CSV_TYPES or kind == "multipart/form-data":
                 data, filename = await _uploaded(request, kind)
                 source = f"the uploaded file {filename!r}" if filename else "the uploaded CSV"
-                table = await asyncio.to_thread(parse_csv, data, source)
+                delimiter = "\t" if kind == "text/tab-separated-values" else ","
+                table = await asyncio.to_thread(parse_csv, data, source, delimiter)
                 fields["rows"] = len(table)
                 with service.queue.admitted(len(table)):
                     frame = await _predict_table(service, table, len(data))
