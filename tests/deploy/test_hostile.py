@@ -483,3 +483,19 @@ def test_a_tsv_body_is_read_with_tabs(client: TestClient, served: Served) -> Non
     response = client.post("/predict", content=tsv, headers={"content-type": "text/tab-separated-values"})
     assert response.status_code == 200, response.text
     assert len(response.text.strip().splitlines()) == 4
+
+
+def test_every_bound_is_in_the_model_card(client: TestClient) -> None:
+    limits = client.get("/metadata").json()["limits"]
+    assert set(limits) >= {
+        "max_rows",
+        "max_body_bytes",
+        "max_text_chars",
+        "max_queued_requests",
+        "max_queued_rows",
+        "max_bytes_in_flight",
+        "chunk_rows",
+        "max_prompt_chars",
+        "max_new_tokens",
+    }
+    assert all(isinstance(value, (int, float)) and value >= 0 for value in limits.values())

@@ -27,6 +27,11 @@ def resident_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time."""
+    return {str(path): (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.rglob("*")}
+
+
 def run_clients(server: LiveServer, rows_file: Path, folder: Path, seconds: float) -> list[list]:
     """The clients' results, [kind, status, seconds] per request, from CLIENTS spawned processes at once."""
     context = multiprocessing.get_context("spawn")
@@ -48,6 +53,7 @@ def test_a_soak_of_mixed_requests_gives_no_5xx_and_flat_memory(
 ) -> None:
     rows_file = tmp_path / "rows.json"
     rows_file.write_text(json.dumps(served.rows[:40]))
+    bundle_before = snapshot(served.bundle)
     run_clients(live_server, rows_file, tmp_path, 1.5)  # warm-up: caches, allocator pools, first large requests
     before = resident_bytes(live_server.process.pid)
     results = run_clients(live_server, rows_file, tmp_path, SECONDS)
@@ -66,4 +72,5 @@ def test_a_soak_of_mixed_requests_gives_no_5xx_and_flat_memory(
         f"{after / 2**20:.1f} MB ({growth:+.1%})"
     )
     assert growth <= 0.10
+    assert snapshot(served.bundle) == bundle_before  # no request wrote into the bundle
     assert p99 < 2_000  # a chunk of a large request, not the whole of one (2,000 rows), on a shared machine
