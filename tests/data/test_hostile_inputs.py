@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from deepwright.data.io import atomic_path, check_writable, read_table, write_pr
 from deepwright.data.stream import read_chunks, read_delimited_bytes
 from deepwright.errors import ConfigError, DataError
 from deepwright.features.number import NumberFeature, mean_and_spread
-from tests.helpers import make_config
+from tests.helpers import Outcome, assert_user_error, make_config, make_frame, write_config, write_frame
 
 CSV = "age,city,label\n31,Lyon,high\n45,Nice,low\n,Paris,high\n"
 COLUMNS = ["age", "city", "label"]
@@ -223,6 +224,22 @@ def test_a_diverging_round_stops_the_run_naming_epoch_steps_and_causes() -> None
         model.weight[0, 0] = float("inf")  # weights broken by the last step, before any loss could show it
     with pytest.raises(ConfigError, match="the weights hold inf or NaN"):
         check_finite(state, {"epoch": 2, "step": 6, "train_loss": 0.5, "lr": 1.0})
+
+
+def test_train_with_a_huge_learning_rate_exits_2_and_saves_no_model(
+    cli: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    """The reported case: `lr` 1e30 (or .inf before the config refused it) trained to NaN and exited 0."""
+    write_frame(make_frame(80), tmp_path / "people.csv")
+    config = make_config(epochs=3)
+    config["trainer"]["optimizer"]["lr"] = 1e30
+    write_config(tmp_path, config)
+    completed = cli(
+        "train", "--config", "config.yaml", "--data", "people.csv", "--output", "runs", "--quiet", cwd=tmp_path
+    )
+    message = assert_user_error(completed)
+    assert "training diverged in epoch 1" in message and "learning rate too large (lr 1e+30)" in message
+    assert not list(tmp_path.glob("runs/*/model")) and not list(tmp_path.glob("runs/*/checkpoint*"))
 
 
 # -- output that cannot be written ----------------------------------------------------------------------------
