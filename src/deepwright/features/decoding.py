@@ -173,7 +173,7 @@ def _cached(cells: np.ndarray, decoding: Decoding, cache_dir: Path) -> np.ndarra
     shape = (len(cells), *decoding.shape)
     if not marker.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        temporary = data.with_suffix(".partial")
+        temporary = data.with_suffix(f".{os.getpid()}.partial")  # each process its own: ranks decode at once
         decoded = np.lib.format.open_memmap(temporary, mode="w+", dtype=decoding.dtype, shape=shape)
         try:
             decode_into(cells, decoding, decoded)
