@@ -11,6 +11,7 @@ import pytest
 
 from tests.distributed.conftest import free_port, run, train_command
 from tests.helpers import assert_user_error, write_config
+from tests.images import image_project
 from tests.pipelines.test_forecast import config as forecast_config
 from tests.pipelines.test_forecast import series
 
@@ -35,7 +36,7 @@ def language_project(folder: Path, **trainer: object) -> Path:
 
 
 def records(runs: Path) -> list[dict]:
-    (run_dir,) = runs.iterdir()
+    (run_dir,) = (path for path in runs.iterdir() if not path.name.startswith("."))  # .cache beside it
     assert (run_dir / "model" / "manifest.json").is_file()
     return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
@@ -53,6 +54,13 @@ def test_a_forecast_trains_in_two_processes(tmp_path: Path) -> None:
     completed = run(train_command(tmp_path, "--nproc", 2), tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert len(records(tmp_path / "runs")) == 4
+
+
+def test_an_image_model_trains_in_two_processes(tmp_path: Path) -> None:
+    image_project(tmp_path)  # both ranks decode the images into the same cache at once
+    completed = run(train_command(tmp_path, "--nproc", 2), tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert len(records(tmp_path / "runs")) == 1
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
