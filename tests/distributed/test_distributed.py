@@ -102,3 +102,9 @@ def test_the_workers_get_every_train_option_but_the_launchers() -> None:
         if action.dest != "help":
             assert f"--{action.dest.replace('_', '-')}" in action.option_strings, action.option_strings
             assert action.nargs in (None, 0) and action.const in (None, True), action.option_strings
+
+
+def test_nproc_under_torchrun_is_refused(table_project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "run")  # what torchrun gives its workers
+    completed = cli("train", "--config", "config.yaml", "--data", "data.csv", "--nproc", 2, cwd=table_project)
+    assert "already runs under it" in assert_user_error(completed)

@@ -59,6 +59,8 @@ def init(args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace) -> None:
     """`deepwright train`: in this process, or with `--nproc` in that many processes started by torchrun (each of
     them running this command again, without the launcher's options)."""
+    import os
+
     from deepwright.training.launch import LAUNCH_OPTIONS
 
     given = [name for name in LAUNCH_OPTIONS[1:] if getattr(args, name) is not None]
@@ -66,6 +68,10 @@ def train(args: argparse.Namespace) -> None:
         from deepwright.errors import ConfigError
 
         raise ConfigError(f"--{given[0].replace('_', '-')} goes with --nproc (the processes to start on this machine)")
+    if args.nproc and "TORCHELASTIC_RUN_ID" in os.environ:
+        from deepwright.errors import ConfigError
+
+        raise ConfigError("--nproc starts torchrun, and this process already runs under it; leave --nproc out")
     if args.nproc:
         from deepwright.training.launch import Launch, launch
 
