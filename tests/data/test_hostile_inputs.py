@@ -282,6 +282,30 @@ def test_a_write_that_fails_for_lack_of_space_leaves_no_partial_file(tmp_path: P
     assert [path.name for path in tmp_path.iterdir()] == ["predictions.csv"]
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_devices_are_written_in_place_never_replaced_by_a_file(tmp_path: Path) -> None:
+    """`--output /dev/null` (or /dev/stdout) must not rename a regular file over the device; /dev/full is a real
+    full disk: every write fails with ENOSPC."""
+    import stat
+
+    with atomic_path("/dev/null") as temporary:
+        temporary.write_text("predictions\n", encoding="utf-8")
+    with (
+        pytest.raises(DataError, match="/dev/full: cannot be written: the disk is full"),
+        atomic_path("/dev/full") as t,
+    ):
+        t.write_text("predictions\n", encoding="utf-8")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_link_is_followed_and_stays_a_link(tmp_path: Path) -> None:
+    (tmp_path / "real.csv").write_text("old\n", encoding="utf-8")
+    (tmp_path / "link.csv").symlink_to("real.csv")
+    with atomic_path(tmp_path / "link.csv") as temporary:
+        temporary.write_text("new\n", encoding="utf-8")
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_text(encoding="utf-8") == "new\n"
+
+
 def test_a_folder_that_refuses_new_files_is_reported_before_any_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

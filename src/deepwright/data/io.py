@@ -9,6 +9,7 @@ import errno
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -293,19 +294,30 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     Nothing is ever left half-written under the target's name. The file gets the permissions of any new file
     (0666 less the umask), not the 0600 of `tempfile`. A write that fails for a reason of the machine's (a
     read-only folder, a full disk, the file-size limit, a folder in the way) is a `DataError` naming `target`.
+    A link is followed (the file it points to is replaced, not the link); a device or a pipe (`/dev/null`,
+    `/dev/stdout`, a FIFO) is written in place: there is no file to replace, and replacing it would be wrong.
     """
     target = Path(target)
-    temporary = _new_file_beside(target)
+    try:
+        mode: int | None = os.stat(target).st_mode  # through links: /dev/stdout is a link to a pipe
+    except OSError:
+        mode = None
+    in_place = mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+    if not in_place and target.is_symlink():
+        target = target.resolve()
+    temporary = target if in_place else _new_file_beside(target)
     try:
         yield temporary
-        os.replace(temporary, target)
+        if not in_place:
+            os.replace(temporary, target)
     except Exception as error:
-        problem = write_problem(error, target, temporary)
+        problem = write_problem(error, target, None if in_place else temporary)
         if problem is None:
             raise
         raise problem from None
     finally:
-        temporary.unlink(missing_ok=True)
+        if not in_place:
+            temporary.unlink(missing_ok=True)
 
 
 def check_writable(target: str | Path, *, folder: bool, option: str = "--output") -> None:
