@@ -144,19 +144,27 @@ def test_lora_trains_only_the_adapters(bert_checkpoints: Checkpoints) -> None:
         assert torch.allclose(loaded(ids), encoder.eval()(ids), atol=1e-6)
 
 
-def test_gradient_checkpointing_gives_the_same_gradients(bert_checkpoints: Checkpoints) -> None:
+def test_trainer_gradient_checkpointing_reaches_the_model_and_gives_the_same_gradients(
+    bert_checkpoints: Checkpoints,
+) -> None:
+    from deepwright.models.checkpointing import use_gradient_checkpointing
+
     path = bert_checkpoints("bert")
     text = feature(path)
     ids = torch.from_numpy(text.transform(TEXTS))
     gradients = []
-    for checkpointing in (False, True):
-        encoder = feature(path, gradient_checkpointing=checkpointing).build_encoder().train()
+    for checkpointing in (False, True, False):
+        encoder = feature(path).build_encoder().train()
+        use_gradient_checkpointing(encoder, checkpointing)  # what training does with trainer.gradient_checkpointing
+        assert encoder.gradient_checkpointing is checkpointing
+        assert encoder.model.encoder.layer[0].gradient_checkpointing is checkpointing
         for module in encoder.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0  # no dropout: both passes are the same computation
         encoder(ids).sum().backward()
         gradients.append(encoder.model.embeddings.word_embeddings.weight.grad.clone())
-    assert torch.allclose(*gradients, atol=1e-6)
+    assert torch.allclose(gradients[0], gradients[1], atol=1e-6)
+    assert torch.allclose(gradients[0], gradients[2], atol=1e-6)
 
 
 def test_training_drops_the_columns_every_row_pads(bert_checkpoints: Checkpoints) -> None:

@@ -41,6 +41,7 @@ def tuned_config(path: Path, **encoder: object) -> dict:
             "optimizer": {"type": "adamw", "lr": 0.003},
             "schedule": {"type": "linear", "warmup_fraction": 0.1},
             "gradient_clip": 1.0,
+            "gradient_checkpointing": True,  # reaches the pretrained model's own
             "checkpoint": False,
         },
     }

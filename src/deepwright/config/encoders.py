@@ -193,7 +193,6 @@ class PretrainedEncoderConfig(Strict):
     layer_decay: float = Field(
         default=1.0, gt=0, le=1, description="each layer learns at this multiple of the rate of the layer above"
     )
-    gradient_checkpointing: bool = Field(default=False, description="recompute activations: less memory, slower")
     lora: LoraOptions | None = Field(default=None, description="train low-rank adapters instead of the weights")
 
     @model_validator(mode="after")

@@ -10,8 +10,10 @@ hidden states → one vector per text (`pooling`: the first token's, or the mean
 training, the columns that are padding in every row of a batch are dropped first (the same result, less work). It is
 built from the model's config alone (a bundle: the weights are loaded afterwards) or with the checkpoint's
 weights (training). `trainable` freezes all of it or all but the last N layers, `lora` adds adapters through
-`peft`, and `learning_rates` gives the optimizer one rate per layer (layer-wise decay). `transformers` and
-`peft` are imported only here, when an encoder is built: without them the error names the extra to install.
+`peft`, `learning_rates` gives the optimizer one rate per layer (layer-wise decay), and the
+`gradient_checkpointing` property turns the model's own checkpointing on for `trainer.gradient_checkpointing`.
+`transformers` and `peft` are imported only here, when an encoder is built: without them the error names the
+extra to install.
 """
 
 from __future__ import annotations
@@ -138,14 +140,31 @@ class PretrainedEncoder(nn.Module):
         self.lr = lr
         self.layer_decay = layer_decay
         self.output_size = int(model.config.hidden_size)
+        self.checkpointing = False
+
+    @property
+    def gradient_checkpointing(self) -> bool:
+        """Whether the model's layers recompute their activations in the backward pass (`trainer.
+        gradient_checkpointing`, set through `deepwright.models.checkpointing.use_gradient_checkpointing`)."""
+        return self.checkpointing
+
+    @gradient_checkpointing.setter
+    def gradient_checkpointing(self, enabled: bool) -> None:
+        model, new = self.model, hasattr(self.model, "activation_checkpointing_enable")  # its name from transformers 5
+        if enabled:
+            enable = model.activation_checkpointing_enable if new else model.gradient_checkpointing_enable
+            enable({"use_reentrant": False})  # the first argument of both: torch.utils.checkpoint's options
+        elif self.checkpointing:
+            (model.activation_checkpointing_disable if new else model.gradient_checkpointing_disable)()
+        self.checkpointing = enabled
 
     @classmethod
     def from_options(
         cls, options: PretrainedEncoderConfig, config: dict[str, Any], pad_id: int, weights: Path | None
     ) -> PretrainedEncoder:
         """The encoder `config` (config.json's contents) describes, with the checkpoint's weights read from the
-        folder of `weights` (None: left as initialised, for a bundle's weights to be loaded into), frozen,
-        adapted and checkpointed as `options` say."""
+        folder of `weights` (None: left as initialised, for a bundle's weights to be loaded into), frozen and
+        adapted as `options` say."""
         transformers = require("transformers")
         model_config = _model_config(transformers, config)
         try:
@@ -156,9 +175,6 @@ class PretrainedEncoder(nn.Module):
         model.float()
         layers = _layer_list(model)
         _freeze(model, layers, options.trainable)
-        if options.gradient_checkpointing:  # activation_checkpointing_enable: its name from transformers 5 on
-            enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-            enable({"use_reentrant": False})  # the first argument of both: torch.utils.checkpoint's options
         if options.lora is not None:
             model = _with_adapters(model, options)
         return cls(model, options.pooling, pad_id, layers, lr=options.lr, layer_decay=options.layer_decay)
