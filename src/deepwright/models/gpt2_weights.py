@@ -10,7 +10,6 @@ model.safetensors, or from pytorch_model.bin with `torch.load(weights_only=True)
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -67,14 +66,16 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             return load_file(str(path), device="cpu")
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except (SafetensorError, OSError, RuntimeError, ValueError, EOFError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"{path}: not a readable checkpoint ({reason}); save the checkpoint again") from None
+    except Exception as error:  # torch's UnpicklingError: the file holds more than tensors
+        if not str(error).startswith("Weights only load failed"):
+            raise
         raise ConfigError(
             f"{path}: holds objects other than tensors, which are never unpickled (torch.load with "
             "weights_only=True); save the checkpoint as model.safetensors"
         ) from None
-    except (SafetensorError, OSError, RuntimeError, ValueError, EOFError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ConfigError(f"{path}: not a readable checkpoint ({reason}); save the checkpoint again") from None
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise ConfigError(f"{path}: expected a mapping of tensor names to tensors (a state dict)")
     return state
