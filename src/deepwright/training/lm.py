@@ -132,7 +132,7 @@ def train_language_model(
                 save_state(state, checkpoints)  # (an estimate's step saves its own)
             continue
         state.epoch += 1
-        running_loss = distributed.all_reduce_sum(state.round_loss) / distributed.world_size
+        running_loss = distributed.all_reduce_sum(state.round_loss.clone()) / distributed.world_size
         steps, seconds = state.round_batches // accumulation, state.round_seconds
         record = {
             "step": state.step,

@@ -125,7 +125,7 @@ def fit(
                     save_state(state, checkpoints)  # the epoch's end saves its own just after
             running_loss, seen = state.round_loss, state.round_rows
             if distributed.enabled:
-                running_loss = distributed.all_reduce_sum(running_loss)
+                running_loss = distributed.all_reduce_sum(running_loss.clone())  # the state keeps this rank's own
                 seen = int(distributed.all_reduce_sum(torch.tensor(seen, device=device)))
             seconds = state.round_seconds + time.perf_counter() - started
             state.epoch += 1
