@@ -1,11 +1,13 @@
 """`kill -9` of a whole 2-process run (the launcher and both workers) at a random step inside an epoch, then
 `deepwright train --resume RUN --nproc 2`: the bundle's weights equal an uninterrupted 2-process run's bit for bit
-(each rank's generators and share of the epoch come back to it), and the log but for the timings."""
+(each rank's generators and share of the epoch come back to it), and the log but for the timings; resumed in one
+process instead, it continues from the same checkpoint with a warning that the data order changes."""
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,6 +71,11 @@ def test_kill_nine_of_a_two_process_run_then_resume_gives_the_uninterrupted_weig
         _, stderr = launcher.communicate(timeout=60)
     assert launcher.returncode == -signal.SIGKILL, f"the run ended before the kill (step {target}): {stderr!r}"
     assert workers, "no worker processes found"
+
+    alone = shutil.copytree(killed, tmp_path / "runs" / "alone")  # the same stopped run, resumed in one process
+    resumed = run_cli("train", "--resume", alone, "--quiet", cwd=tmp_path, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "warning: the checkpoint at step" in resumed.stderr and "data order" in resumed.stderr
 
     resumed = run_cli("train", "--resume", killed, "--nproc", "2", "--quiet", cwd=tmp_path, timeout=240)
     assert resumed.returncode == 0, f"(seed {seed}, target step {target}) {resumed.stderr}"
