@@ -330,18 +330,20 @@ def datasets(args: argparse.Namespace) -> None:
 def quickstart(args: argparse.Namespace) -> None:
     from deepwright.api import Pipeline, load
     from deepwright.data.infer import infer_config
-    from deepwright.data.io import read_table
+    from deepwright.data.io import atomic_path, check_writable, read_table
     from deepwright.datasets import load_dataset
 
     folder = Path(args.output)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder, folder=True)
     frame, target = load_dataset("breast_cancer")
     data = folder / "breast_cancer.csv"
-    frame.to_csv(data, index=False)
+    with atomic_path(data) as temporary:
+        frame.to_csv(temporary, index=False)
     print(f"1. data: scikit-learn's breast-cancer table, {len(frame)} rows → {data}")
     inference = infer_config(read_table(data), target)
     config_path = folder / "config.yaml"
-    config_path.write_text(config_yaml(inference.config, inference.notes, str(data)), encoding="utf-8")
+    with atomic_path(config_path) as temporary:
+        temporary.write_text(config_yaml(inference.config, inference.notes, str(data)), encoding="utf-8")
     print(f"2. config inferred (deepwright init) → {config_path}")
     print("3. training (deepwright train) …")
     pipeline = Pipeline.from_config(config_path)
