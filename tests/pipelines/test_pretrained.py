@@ -142,6 +142,8 @@ def test_init_pretrained_reads_every_text_column_with_the_checkpoint(
     assert text.max_length == 32  # 16 words at most (init's least), about 1.3 tokens a word, [CLS] and [SEP]
     assert config.trainer.schedule.type == "linear" and config.trainer.optimizer.type == "adamw"
     assert "pretrained encoder" in outcome.stderr
+    header = (tmp_path / "c.yaml").read_text(encoding="utf-8")
+    assert "4 epochs at batch 16" in header and "training rows → up to" not in header  # only the schedule it writes
 
 
 def test_a_hub_name_or_a_broken_checkpoint_is_exit_status_2(

@@ -164,9 +164,10 @@ def infer_config(table: Table, target: str, pretrained: str | Path | None = None
     else:
         epochs, patience = training_schedule(train_rows)
         batch_size, schedule = BATCH_SIZE, "constant"
-        notes.append(
-            f"{train_rows} training rows → up to {epochs} epochs, early stopping after {patience} without gain"
-        )
+        if pretrained is None:  # a pretrained encoder's schedule (said above) replaces this one
+            notes.append(
+                f"{train_rows} training rows → up to {epochs} epochs, early stopping after {patience} without gain"
+            )
     config = {
         "input_features": inputs,
         "output_features": [{"name": str(target), "type": target_type}],
