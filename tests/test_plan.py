@@ -143,7 +143,8 @@ def test_the_activation_memory_is_what_autograd_saves_at_the_configured_batch(tm
     plan = make_plan(config, tmp_path / "people.csv")
     workload = model_kind("ecd").workload(config, tmp_path / "people.csv", tmp_path / "cache")
     assert workload.items == 64
-    measured = saved_bytes(workload.model, workload.batch, workload.loss)
+    own = {name: tensor.clone() for name, tensor in workload.batch.items()}  # a batch's own storage, as training's
+    measured = saved_bytes(workload.model, own, workload.loss)  # gathered batches have, not a view of the table
     assert plan.memory["activations"] == measured > 64 * 4  # at least the batch's own floats
     per_rank = make_plan(config, tmp_path / "people.csv", nproc=4).memory_per_rank
     assert per_rank["activations"] == measured // 4 and per_rank["weights"] == plan.memory["weights"]

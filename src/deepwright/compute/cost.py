@@ -183,8 +183,10 @@ def _tensors(value: Any) -> list[torch.Tensor]:
 
 
 def _to_device(value: Any, device: torch.device) -> Any:
+    """`value`'s tensors on `device`, each a copy of its own: a batch sliced from a whole table is a view of the
+    table's storage, which the saved-tensor count (by storage) would otherwise take for the batch's."""
     if torch.is_tensor(value):
-        return value.to(device)
+        return value.to(device, copy=True)
     if isinstance(value, dict):
         return {name: _to_device(item, device) for name, item in value.items()}
     return value
