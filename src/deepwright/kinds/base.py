@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from deepwright.data.io import safe_name
 from deepwright.errors import ConfigError
-from deepwright.runs import TrainResult
+from deepwright.runs import TrainResult, new_run_dir, write_run_start
 
-__all__ = ["FitRequest", "ModelKind", "refuse", "save_bundle"]
+__all__ = ["FitRequest", "ModelKind", "open_run", "refuse", "save_bundle"]
 
 
 @dataclass
@@ -87,3 +88,31 @@ def save_bundle(config: Any, predictor: Any, path: str | Path, *, plots: list[Pa
         metrics=predictor.metrics,
         plots=list(plots),
     )
+
+
+def open_run(
+    request: FitRequest,
+    distributed: Any,
+    state: Any,
+    *,
+    name: str,
+    config: Any,
+    preprocessing: dict,
+    source: str,
+    facts: dict[str, Any],
+) -> Path:
+    """The run directory of a fit. Resuming: `request.resume_from`, with `state` continued from its last checkpoint
+    and log. Else a new one named after `name`: rank 0 makes it (a failure removes it: `request.made`), writes what a
+    run records at its start, and tells the other ranks its path."""
+    from deepwright.training.loop import resume_state
+
+    if request.resume_from is not None:
+        run_dir = request.resume_from
+        resume_state(state, run_dir / "checkpoints" / "last.pt", run_dir / "log.jsonl")
+        return run_dir
+    run_dir = None
+    if distributed.is_main:
+        run_dir = new_run_dir(request.output_dir, safe_name(name))
+        request.made.append(run_dir)
+        write_run_start(run_dir, config, preprocessing, source, facts)
+    return distributed.broadcast_object(run_dir)

@@ -17,10 +17,9 @@ import numpy as np
 from deepwright.config import LanguageModelConfig, resolve_init_from
 from deepwright.data.clean import CleaningReport
 from deepwright.data.corpus import Corpus, read_corpus, split_text
-from deepwright.data.io import safe_name
 from deepwright.errors import ConfigError, DataError
-from deepwright.kinds.base import FitRequest, refuse, save_bundle
-from deepwright.runs import TrainResult, new_run_dir, read_run_json, write_run_report, write_run_start
+from deepwright.kinds.base import FitRequest, open_run, refuse, save_bundle
+from deepwright.runs import TrainResult, read_run_json, write_run_report
 
 __all__ = ["LanguageModelKind"]
 
@@ -47,15 +46,13 @@ class LanguageModelKind:
         from deepwright.models.gpt2_weights import load_gpt2_weights
         from deepwright.training.distributed import Distributed
         from deepwright.training.lm import block_windows, create_language_model_state, train_language_model
-        from deepwright.training.loop import resume_state
         from deepwright.training.threads import training_threads
 
         started = time.perf_counter()
         config = resolve_init_from(config)  # with init_from, the model's sizes are the checkpoint's
         preload_plotting()
         options = config.trainer
-        run_dir = request.resume_from
-        corpus, tokenizer, train_ids, validation_ids = self.tokens(config, data, run_dir)
+        corpus, tokenizer, train_ids, validation_ids = self.tokens(config, data, request.resume_from)
 
         torch.manual_seed(options.seed)
         model = GPT.from_options(config.model, tokenizer.get_vocab_size())
@@ -77,17 +74,18 @@ class LanguageModelKind:
         state = create_language_model_state(model, options)
         preprocessing = {"tokenizer": tokenizer.to_str(), "vocabulary_size": tokenizer.get_vocab_size()}
         sizes = {"train": len(train_ids), "validation": 0 if validation_ids is None else len(validation_ids), "test": 0}
-        if run_dir is None and distributed.is_main:  # rank 0 makes the run directory and tells the others
-            name = request.run_name or config.name or Path(corpus.source).stem
-            run_dir = new_run_dir(request.output_dir, safe_name(name))
-            request.made.append(run_dir)
-            facts = {"corpus": corpus.summary(), "split": {"method": "characters", "unit": "tokens", **sizes}}
-            facts["compute"] = flops.facts() if flops else {}
-            write_run_start(run_dir, config, preprocessing, corpus.source, facts)
-        if request.resume_from is None:
-            run_dir = distributed.broadcast_object(run_dir)
-        else:
-            resume_state(state, run_dir / "checkpoints" / "last.pt", run_dir / "log.jsonl")
+        facts = {"corpus": corpus.summary(), "split": {"method": "characters", "unit": "tokens", **sizes}}
+        facts["compute"] = flops.facts() if flops else {}
+        run_dir = open_run(
+            request,
+            distributed,
+            state,
+            name=request.run_name or config.name or Path(corpus.source).stem,
+            config=config,
+            preprocessing=preprocessing,
+            source=corpus.source,
+            facts=facts,
+        )
         train_language_model(
             state,
             train_ids.to(device),

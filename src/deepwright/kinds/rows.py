@@ -8,35 +8,36 @@ A subclass says how its rows are prepared, which features and predictor it has, 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from deepwright.data.io import read_table, safe_name
+from deepwright.data.io import read_table
 from deepwright.data.split import SPLIT_NAMES
-from deepwright.kinds.base import FitRequest, save_bundle
-from deepwright.runs import TrainResult, new_run_dir, read_run_json, write_run_report, write_run_start
+from deepwright.kinds.base import FitRequest, open_run, save_bundle
+from deepwright.runs import TrainResult, read_run_json, write_run_report
 
 __all__ = ["RowModelKind"]
 
 
-class RowModelKind:
+class RowModelKind(ABC):
     """The epoch-trained fit, shared by the table and forecast kinds; subclasses fill in the hooks below."""
 
     name: ClassVar[str]
     can_generate: ClassVar[bool] = False
 
+    @abstractmethod
     def prepare(self, config: Any, table: Any) -> Any:
         """The prepared rows of `table`: `.split` (rows per split, `sizes()`, `method`), `.cleaning`, and
         `.columns(features, split)` / `.tensors(features, split, source)`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def features(self, config: Any, cache_dir: Path) -> Any:
         """The (unfitted) preprocessing of `config`'s columns."""
-        raise NotImplementedError
 
+    @abstractmethod
     def new_predictor(self, config: Any, features: Any, model: Any) -> Any:
         """The predictor of a freshly trained model."""
-        raise NotImplementedError
 
     def extra_plots(self, run_dir: Path, features: Any, model: Any, test: dict, batch_size: int) -> list[Path]:
         """Plots beyond the learning curves and confusion matrices, drawn from the test split (none by default)."""
@@ -99,7 +100,6 @@ class RowModelKind:
         from deepwright.evaluation.run_plots import write_run_plots
         from deepwright.models.checkpointing import use_gradient_checkpointing
         from deepwright.training.distributed import Distributed
-        from deepwright.training.loop import resume_state
         from deepwright.training.threads import training_threads
         from deepwright.training.trainer import check_options, create_state, fit
 
@@ -109,9 +109,8 @@ class RowModelKind:
         table = read_table(data)
         prepared = self.prepare(config, table)
         features = self.features(config, request.output_dir / ".cache")
-        run_dir = request.resume_from
-        if run_dir is not None:
-            features.load_state(read_run_json(run_dir, "preprocessing.json"))
+        if request.resume_from is not None:
+            features.load_state(read_run_json(request.resume_from, "preprocessing.json"))
         else:
             columns, row_numbers = prepared.columns(features, "train")
             features.fit(columns, row_numbers=row_numbers, source=table.source)
@@ -134,16 +133,18 @@ class RowModelKind:
             return flat_metrics(features, model, split, options.eval_batch_size, distributed)
 
         check_options(state, tables["validation"] or None, options, validate)  # before anything is written
-        if run_dir is None and distributed.is_main:  # rank 0 makes the run directory and tells the others
-            run_dir = new_run_dir(request.output_dir, safe_name(request.run_name or config.name or table.source))
-            request.made.append(run_dir)
-            split = {"method": prepared.split.method, **prepared.split.sizes()}
-            facts = {"cleaning": prepared.cleaning.to_dict(), "split": split, "compute": flops.facts() if flops else {}}
-            write_run_start(run_dir, config, features.state(), table.source, facts)
-        if request.resume_from is None:
-            run_dir = distributed.broadcast_object(run_dir)
-        else:
-            resume_state(state, run_dir / "checkpoints" / "last.pt", run_dir / "log.jsonl")
+        split = {"method": prepared.split.method, **prepared.split.sizes()}
+        facts = {"cleaning": prepared.cleaning.to_dict(), "split": split, "compute": flops.facts() if flops else {}}
+        run_dir = open_run(
+            request,
+            distributed,
+            state,
+            name=request.run_name or config.name or table.source,
+            config=config,
+            preprocessing=features.state(),
+            source=table.source,
+            facts=facts,
+        )
         fit(
             state,
             tables["train"],
