@@ -182,12 +182,12 @@ def test_a_full_disk_met_by_any_writer_is_one_line_and_exit_2(
     cli: Callable[..., Outcome], trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A writer outside atomic_path (here the run's log) meets ENOSPC: main still says it in one line."""
-    import deepwright.kinds.rows
+    import deepwright.kinds.base
 
     def full(*args: object, **options: object) -> None:
         raise OSError(28, "No space left on device", "runs/people/config.yaml")
 
-    monkeypatch.setattr(deepwright.kinds.rows, "write_run_start", full)
+    monkeypatch.setattr(deepwright.kinds.base, "write_run_start", full)
     config, data = str(trained.result.run_dir / "config.yaml"), str(trained.data)
     completed = cli("train", "--config", config, "--data", data, "--output", "runs", "--quiet", cwd=tmp_path)
     assert "runs/people/config.yaml: cannot be written: the disk is full" in assert_user_error(completed)
